@@ -1,0 +1,1 @@
+"""Reading, validating and resizing anomaly-detection image folders (no Kedro imports)."""

@@ -1,0 +1,6 @@
+"""Kedro datasets for this project's own types (thin wrappers over plain save/load)."""
+
+from metal_pipeline.datasets.image_set_dataset import ImageSetDataset
+from metal_pipeline.datasets.torch_module_dataset import TorchModuleDataset
+
+__all__ = ["ImageSetDataset", "TorchModuleDataset"]

@@ -1,0 +1,1 @@
+"""Kedro pipelines: one package per concern, each with nodes.py (thin) and pipeline.py."""

@@ -1,0 +1,31 @@
+"""Kedro project settings.
+
+Config files are split per pipeline (``parameters_<pipeline>.yml``,
+``catalog_<pipeline>.yml``) the way the spaceflights starter does it; Kedro's
+default patterns already pick them up.
+"""
+
+import os
+
+from kedro.config import OmegaConfigLoader
+
+# This project runs offline: no tool should try to phone home.
+for _var in ("KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
+    os.environ.setdefault(_var, "true")
+
+from metal_pipeline.hooks import FriendlyErrorHooks
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    """``${env:NAME, default}``: Kedro keeps ``oc.env`` for credentials only."""
+    return os.environ.get(name, default)
+
+
+HOOKS = (FriendlyErrorHooks(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "custom_resolvers": {"env": _env},
+}

@@ -1,0 +1,1 @@
+"""MLflow model logging, registration and loading (no Kedro imports)."""

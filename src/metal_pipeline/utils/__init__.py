@@ -1,0 +1,1 @@
+"""Small helpers shared by every area (no Kedro imports)."""
