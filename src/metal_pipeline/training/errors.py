@@ -1,0 +1,38 @@
+"""Errors raised by the training loop, each with the fix in its message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TrainingDivergedError(RuntimeError):
+    """A training or validation loss became NaN or infinite.
+
+    Attributes:
+        epoch: 1-based epoch in which it happened.
+        batch: 1-based batch index within that epoch's phase.
+        phase: ``"train"`` or ``"validation"``.
+        value: the offending loss value.
+        checkpoint: the last good ``last.pt`` (untouched), or ``None`` if none was written yet.
+    """
+
+    def __init__(self, epoch: int, batch: int, phase: str, value: float, checkpoint: Path | None,
+                 lr: float) -> None:
+        self.epoch = epoch
+        self.batch = batch
+        self.phase = phase
+        self.value = value
+        self.checkpoint = checkpoint
+        if checkpoint is not None:
+            where = f"The last good checkpoint is {checkpoint} (left intact)."
+        else:
+            where = "No checkpoint had been written yet."
+        super().__init__(
+            f"Training diverged: the {phase} loss is {value} at epoch {epoch}, batch {batch}. {where} "
+            f"Try a lower learning rate (lr is {lr:g}; e.g. {lr / 10:g}). A run with a different lr is "
+            "a different run: use a new checkpoint_dir or delete the old one before re-running."
+        )
+
+
+class CheckpointMismatchError(RuntimeError):
+    """``last.pt`` in the checkpoint folder belongs to a different run (config, model or data)."""
