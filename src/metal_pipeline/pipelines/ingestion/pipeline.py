@@ -1,0 +1,21 @@
+"""The ``ingestion`` pipeline: ``params:class`` -> ``train_set``, ``val_set``, ``test_set``."""
+
+from __future__ import annotations
+
+from kedro.pipeline import Node, Pipeline
+
+from metal_pipeline.pipelines.ingestion.nodes import ingest
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                func=ingest,
+                inputs=["params:class", "params:ingestion", "params:seed"],
+                outputs=["train_set", "val_set", "test_set"],
+                name="ingest_class",
+                tags=["ingestion"],
+            )
+        ]
+    )
