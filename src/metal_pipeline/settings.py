@@ -6,12 +6,17 @@ default patterns already pick them up.
 """
 
 import os
+import warnings
 
 from kedro.config import OmegaConfigLoader
 
 # This project runs offline: no tool should try to phone home.
 for _var in ("KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK"):
     os.environ.setdefault(_var, "true")
+
+# kedro-mlflow imports an MLflow pyfunc wrapper we do not use; its import-time
+# advice about type hints is noise in every `kedro` command.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
 from metal_pipeline.hooks import FriendlyErrorHooks
 

@@ -38,6 +38,9 @@ def log_and_register(model, name: str, tags: dict[str, Any]) -> dict[str, Any]:
         name=MODEL_ARTIFACT_NAME,
         registered_model_name=name,
         metadata=str_tags,
+        # The whole module is pickled so scoring settings and threshold travel with it
+        # (MLflow 3's default "pt2" export keeps only the traced forward graph).
+        serialization_format="pickle",
         pip_requirements=[f"torch=={_torch_version()}"],
     )
     client = MlflowClient()

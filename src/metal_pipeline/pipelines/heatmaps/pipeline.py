@@ -1,0 +1,23 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import export_maps, score_test_set
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                score_test_set,
+                inputs=["anomaly_detector", "test_set", "params:heatmaps"],
+                outputs="test_scores",
+                name="score_test_set",
+            ),
+            Node(
+                export_maps,
+                inputs=["test_scores", "test_set", "params:heatmaps", "params:class", "params:config",
+                        "params:masking"],
+                outputs="anomaly_map_index",
+                name="export_anomaly_maps",
+            ),
+        ]
+    )

@@ -1,0 +1,157 @@
+"""Thin nodes over ``metal_pipeline.model``, ``metal_pipeline.training`` and ``metal_pipeline.tracking``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+
+from metal_pipeline.data.image_set import ImageSet
+from metal_pipeline.inference.detector import AnomalyDetector
+from metal_pipeline.inference.threshold import choose_threshold
+from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss, default_depth
+from metal_pipeline.tracking.git_info import git_commit
+from metal_pipeline.tracking.registry import log_and_register, registered_model_name
+from metal_pipeline.training import TrainConfig, train
+
+logger = logging.getLogger(__name__)
+
+
+def run_dir(root: str, class_name: str, configuration: str, masking: str) -> Path:
+    """Where one (class, configuration, masking) run keeps its checkpoints."""
+    return Path(root) / class_name / f"{configuration}-{masking}"
+
+
+def model_config(train_set: ImageSet, class_name: str, configuration: str, masking: str,
+                 model_params: dict[str, Any]) -> MeTALConfig:
+    """MeTALConfig from parameters; image size and channels come from the data."""
+    params = dict(model_params)
+    if params.get("depth", "auto") == "auto":
+        params["depth"] = default_depth(class_name)
+    return MeTALConfig(img_size=train_set.size, channels=train_set.channels,
+                       configuration=configuration, masking=masking, **params)
+
+
+class EpochReporter:
+    """Train/val loss per epoch as MLflow metric history, and a log line every few epochs
+    (readable in a log file, where a progress bar is not)."""
+
+    def __init__(self, prefix: str = "", log_every: int = 0) -> None:
+        self.prefix = prefix
+        self.log_every = log_every
+
+    def __call__(self, stats) -> None:
+        if self.log_every and stats.epoch % self.log_every == 0:
+            logger.info("epoch %d: train %.5f, val %.5f (best %.5f at epoch %d), %.2f s/epoch", stats.epoch,
+                        stats.train_loss, stats.val_loss, stats.best_val_loss, stats.best_epoch, stats.seconds)
+        if mlflow.active_run() is None:
+            return
+        mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in stats.as_metrics().items()},
+                           step=stats.epoch)
+
+
+def train_model(
+    train_set: ImageSet,
+    val_set: ImageSet,
+    class_name: str,
+    configuration: str,
+    masking: str,
+    seed: int,
+    model_params: dict[str, Any],
+    training_params: dict[str, Any],
+    tracking_prefix: str = "",
+) -> tuple[MeTAL, pd.DataFrame, dict[str, Any]]:
+    cfg = model_config(train_set, class_name, configuration, masking, model_params)
+    params = dict(training_params)
+    loss_params = params.pop("loss", {})
+    checkpoint_root = params.pop("checkpoint_root")
+    resume = params.pop("resume", "auto")
+    log_every = params.pop("log_every", 0)
+    train_cfg = TrainConfig.from_dict({**params, "seed": seed})
+
+    import torch
+
+    torch.manual_seed(seed)  # model initialisation is part of the seeded run
+    model = MeTAL(cfg)
+    checkpoint_dir = run_dir(checkpoint_root, class_name, configuration, cfg.masking) / "checkpoints"
+    logger.info("Training %s/%s-%s: %d train, %d validation images, %s parameters, checkpoints in %s",
+                class_name, configuration, cfg.masking, len(train_set), len(val_set),
+                f"{sum(p.numel() for p in model.parameters()):,}", checkpoint_dir)
+    result = train(
+        model,
+        ReconstructionLoss(**loss_params),
+        train_set.images,
+        val_set.images,
+        train_cfg,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+        on_epoch_end=EpochReporter(tracking_prefix, log_every),
+        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params)},
+    )
+    summary = {
+        "class": class_name,
+        "configuration": configuration,
+        "masking": cfg.masking,
+        "seed": seed,
+        "model_config": cfg.to_dict(),
+        "n_parameters": int(sum(p.numel() for p in result.model.parameters())),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "stopped_epoch": result.stopped_epoch,
+        "stopped_early": result.stopped_early,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "wall_seconds": result.wall_seconds,
+        "checkpoint_dir": str(checkpoint_dir),
+    }
+    if mlflow.active_run() is not None:
+        mlflow.log_metrics({f"{tracking_prefix}{k}": float(v) for k, v in {
+            "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
+            "stopped_epoch": result.stopped_epoch, "train_wall_seconds": result.wall_seconds}.items()})
+    return result.model, pd.DataFrame(result.history), summary
+
+
+def build_detector(
+    net: MeTAL,
+    val_set: ImageSet,
+    scoring_params: dict[str, Any],
+    training_summary: dict[str, Any],
+) -> tuple[AnomalyDetector, dict[str, Any]]:
+    """Wrap the network with its scoring rule and a threshold from validation normals."""
+    detector = AnomalyDetector(net, sigma=scoring_params["sigma"], reduction=scoring_params["reduction"])
+    normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
+    scores = detector.score(normals.images, batch_size=scoring_params["batch_size"]).scores
+    card = choose_threshold(scores, scoring_params["threshold_target_fpr"])
+    detector.threshold = card["threshold"]
+    detector.metadata = {k: training_summary[k] for k in ("class", "configuration", "masking", "seed")}
+    logger.info("Decision threshold %.6g (%s)", card["threshold"], card["rule"])
+    return detector, card
+
+
+def register_detector(
+    detector: AnomalyDetector,
+    threshold_card: dict[str, Any],
+    training_summary: dict[str, Any],
+) -> dict[str, Any]:
+    """Log the detector with MLflow's pytorch flavour and register a new version."""
+    name = registered_model_name(training_summary["class"], training_summary["configuration"])
+    tags = {
+        "class": training_summary["class"],
+        "configuration": training_summary["configuration"],
+        "masking": training_summary["masking"],
+        "seed": training_summary["seed"],
+        "git_commit": git_commit(),
+        "threshold": threshold_card["threshold"],
+        "sigma": detector.sigma,
+        "reduction": detector.reduction,
+        "img_size": detector.img_size,
+        "channels": detector.channels,
+    }
+    if mlflow.active_run() is None:
+        logger.warning("No active MLflow run (tracking disabled?): %s is not registered", name)
+        return {"registered_model_name": name, "version": None, "model_uri": None, "run_id": None, "tags": tags}
+    mlflow.log_dict(threshold_card, "threshold.json")
+    mlflow.log_dict(training_summary, "training_summary.json")
+    return log_and_register(detector, name, tags)
