@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from metal_pipeline.pipelines import ablation, evaluation, heatmaps, ingestion, training
+from metal_pipeline.pipelines import ablation, evaluation, heatmaps, ingestion, predict, training
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -26,11 +26,6 @@ def register_pipelines() -> dict[str, Pipeline]:
     }
     pipelines["train_eval"] = sum(pipelines.values(), Pipeline([]))
     pipelines["ablation"] = pipelines["ingestion"] + ablation.create_pipeline()
-    try:
-        from metal_pipeline.pipelines import predict
-    except ImportError:  # pragma: no cover - only while the predict package is absent
-        pass
-    else:
-        pipelines["predict"] = predict.create_pipeline()
+    pipelines["predict"] = predict.create_pipeline()
     pipelines["__default__"] = pipelines["train_eval"]
     return pipelines

@@ -1,0 +1,102 @@
+"""Where the ``predict`` pipeline gets its detector: the MLflow Model Registry or a local file.
+
+* Registry: a registered name (``metal-<class>-<config>``) and a version
+  (``latest`` = the highest version number) or an alias (``@champion``).
+  The tracking/registry URI is whatever MLflow is set to (kedro-mlflow sets it
+  from ``conf/base/mlflow.yml`` when ``kedro run`` starts).
+* Local file: a whole pickled ``AnomalyDetector`` as written by the training
+  pipeline (``data/06_models/<class>/<config>-<masking>/detector.pt``), loaded
+  with ``torch.load(weights_only=False)`` -- only load files you trust.
+
+Every failure a user can fix (unknown name, missing version or alias, missing
+or corrupt file, a file that holds something else) is a ``DataError`` naming
+what exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from metal_pipeline.data.errors import DataError
+from metal_pipeline.inference.detector import AnomalyDetector
+
+logger = logging.getLogger(__name__)
+
+
+def parse_version(version: str | int | None) -> int | None:
+    """``None`` / ``""`` / ``"latest"`` -> ``None`` (latest); ``3`` / ``"3"`` -> 3; anything else a DataError."""
+    if version is None or (isinstance(version, str) and version.strip().lower() in ("", "latest")):
+        return None
+    if isinstance(version, bool):
+        raise DataError(f"predict.model_version must be 'latest' or a version number, got {version!r}.")
+    try:
+        number = int(str(version).strip())
+    except ValueError as exc:
+        raise DataError(f"predict.model_version must be 'latest' or a version number, got {version!r}.") from exc
+    if number < 1:
+        raise DataError(f"predict.model_version must be >= 1 (MLflow versions start at 1), got {version!r}.")
+    return number
+
+
+def _check_detector(obj: object, source: str) -> AnomalyDetector:
+    if not isinstance(obj, AnomalyDetector):
+        raise DataError(f"{source} holds a {type(obj).__module__}.{type(obj).__name__}, not an AnomalyDetector "
+                        "(network + scoring rule + threshold). Fix: use the detector.pt written by the training "
+                        "pipeline, or a model it registered (metal-<class>-<config>).")
+    return obj
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> AnomalyDetector:
+    """A pickled ``AnomalyDetector`` from a local ``.pt`` file (``torch.load(weights_only=False)``)."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Checkpoint '{path}' (predict.checkpoint) does not exist. Fix: train first "
+                        "(kedro run --pipeline=train_eval --params class=<class>), which writes "
+                        "data/06_models/<class>/<config>-<masking>/detector.pt, or correct the path.")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=False)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, AttributeError, ModuleNotFoundError, OSError) as exc:
+        raise DataError(f"Checkpoint '{path}' cannot be loaded: {exc}. Fix: point predict.checkpoint at a "
+                        "detector.pt written by the training pipeline of this project.") from exc
+    detector = _check_detector(obj, f"Checkpoint '{path}'")
+    logger.info("Loaded detector from '%s'", path)
+    return detector
+
+
+def load_from_registry(name: str, version: str | int | None = "latest", alias: str | None = None,
+                       device: str = "cpu") -> AnomalyDetector:
+    """A registered detector by name and version or alias (both given: a DataError unless version is latest)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from metal_pipeline.tracking.registry import load_registered, resolve_model_uri
+
+    number = parse_version(version)
+    alias = None if alias is None or not str(alias).strip() else str(alias).strip()
+    if alias is not None and number is not None:
+        raise DataError(f"Both predict.model_version={version!r} and predict.model_alias={alias!r} are set; "
+                        "choose one (set the other to null / latest).")
+    try:
+        uri = resolve_model_uri(name, version=number, alias=alias)
+    except LookupError as exc:
+        raise DataError(f"{exc} Fix: pass one of them with --params predict.model_name=<name>, or train this "
+                        "class/configuration first (the name is metal-<class>-<config>).") from exc
+    try:
+        obj = load_registered(uri, device=device)
+    except MlflowException as exc:
+        client = MlflowClient()
+        versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        aliases = sorted(getattr(client.get_registered_model(name), "aliases", {}) or {})
+        asked = f"alias '{alias}'" if alias else f"version {number}"
+        raise DataError(f"Registered model '{name}' has no {asked} ({' '.join(str(exc).split())}). "
+                        f"Versions: {', '.join(map(str, versions)) or 'none'}; aliases: "
+                        f"{', '.join(aliases) or 'none'}. Fix: pass predict.model_version=<version> or "
+                        "predict.model_alias=<alias>, or leave both at their defaults for the latest version.") from exc
+    detector = _check_detector(obj, f"Registered model {uri}")
+    logger.info("Loaded detector %s", uri)
+    return detector

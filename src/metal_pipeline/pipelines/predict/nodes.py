@@ -1,0 +1,109 @@
+"""Thin nodes over ``metal_pipeline.inference`` (model_source, predict_folder)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import pandas as pd
+
+from metal_pipeline.data.errors import DataError
+from metal_pipeline.data.images import IMAGE_EXTENSIONS
+from metal_pipeline.inference.detector import AnomalyDetector
+from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry
+from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP
+from metal_pipeline.inference.predict_folder import normalise_extensions, resolve_device, score_folder
+from metal_pipeline.tracking.registry import registered_model_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """The ``predict`` parameter block (conf/base/parameters_predict.yml)."""
+
+    input_dir: str
+    output_dir: str
+    model_name: str | None = None
+    model_version: str | int | None = "latest"
+    model_alias: str | None = None
+    checkpoint: str | None = None
+    threshold: float | None = None
+    batch_size: int = 32
+    device: str = "cpu"
+    extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+    gray_from_color: bool = False
+    colormap: str = DEFAULT_COLORMAP
+    overlay_alpha: float = DEFAULT_ALPHA
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> PredictConfig:
+        params = dict(params or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise DataError(f"Unknown parameter(s) {', '.join(f'predict.{k}' for k in unknown)}; known: "
+                            f"{', '.join(sorted(known))}. Fix the spelling in conf/base/parameters_predict.yml "
+                            "or on the --params command line.")
+        for required in ("input_dir", "output_dir"):
+            if not params.get(required):
+                raise DataError(f"predict.{required} is not set. Fix: --params predict.{required}=<folder>.")
+        text = {k: (None if params.get(k) in (None, "") else str(params[k]))
+                for k in ("model_name", "model_alias", "checkpoint")}
+        return cls(
+            input_dir=str(params["input_dir"]),
+            output_dir=str(params["output_dir"]),
+            model_version=params.get("model_version", "latest"),
+            threshold=params.get("threshold"),
+            batch_size=params.get("batch_size", 32),
+            device=str(params.get("device", "cpu")),
+            extensions=normalise_extensions(params.get("extensions", IMAGE_EXTENSIONS)),
+            gray_from_color=_flag(params.get("gray_from_color", False), "gray_from_color"),
+            colormap=str(params.get("colormap", DEFAULT_COLORMAP)),
+            overlay_alpha=float(params.get("overlay_alpha", DEFAULT_ALPHA)),
+            **text,
+        )
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no", "none", "null", ""):
+        return False
+    raise DataError(f"predict.{name} must be true or false, got {value!r}.")
+
+
+def load_predict_detector(params: dict[str, Any], class_name: str, configuration: str) -> AnomalyDetector:
+    """The detector to score with: ``predict.checkpoint`` if set, else the registered model
+    ``predict.model_name`` (default ``metal-<class>-<config>``) at ``model_version`` / ``model_alias``."""
+    cfg = PredictConfig.from_params(params)
+    device = resolve_device(cfg.device)
+    if cfg.checkpoint:
+        if cfg.model_name or cfg.model_alias:
+            raise DataError("Both predict.checkpoint and a registered model (predict.model_name / model_alias) are "
+                            "set; choose one (set the other to null).")
+        return load_checkpoint(cfg.checkpoint, device=device)
+    name = cfg.model_name or registered_model_name(class_name, configuration)
+    return load_from_registry(name, cfg.model_version, cfg.model_alias, device=device)
+
+
+def predict_folder(detector: AnomalyDetector, params: dict[str, Any]) -> pd.DataFrame:
+    """Score every image under ``predict.input_dir``; heatmaps and overlays go under ``predict.output_dir``."""
+    cfg = PredictConfig.from_params(params)
+    return score_folder(
+        detector,
+        cfg.input_dir,
+        cfg.output_dir,
+        batch_size=cfg.batch_size,
+        threshold=cfg.threshold,
+        extensions=cfg.extensions,
+        device=cfg.device,
+        gray_from_color=cfg.gray_from_color,
+        colormap=cfg.colormap,
+        overlay_alpha=cfg.overlay_alpha,
+    )

@@ -1,0 +1,22 @@
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import load_predict_detector, predict_folder
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                load_predict_detector,
+                inputs=["params:predict", "params:class", "params:config"],
+                outputs="predict_detector",
+                name="load_predict_detector",
+            ),
+            Node(
+                predict_folder,
+                inputs=["predict_detector", "params:predict"],
+                outputs="predictions",
+                name="predict_folder",
+            ),
+        ]
+    )

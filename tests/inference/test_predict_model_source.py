@@ -1,0 +1,106 @@
+"""Loading the detector for predict: MLflow Model Registry (temporary SQLite) and local checkpoints."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from _predict_helpers import tiny_detector
+from metal_pipeline.data.errors import DataError
+from metal_pipeline.inference.detector import AnomalyDetector
+from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry, parse_version
+from metal_pipeline.pipelines.predict.nodes import load_predict_detector
+from metal_pipeline.tracking.registry import log_and_register
+
+NAME = "metal-widget-squares_rows"
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A fresh SQLite tracking + registry DB with two versions of NAME (thresholds 0.1 and 0.2)
+    and one other model; version 1 carries the alias ``champion``. Restores the tracking URI."""
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("predict-test", artifact_location=(tmp_path / "artifacts").as_uri())
+        detectors = {}
+        for version, (name, threshold) in enumerate([(NAME, 0.1), (NAME, 0.2), ("metal-other-squares", 0.3)], 1):
+            detector = tiny_detector(threshold=threshold, seed=version)
+            with mlflow.start_run(experiment_id=experiment):
+                log_and_register(detector, name, {"threshold": threshold})
+            detectors[threshold] = detector
+        MlflowClient().set_registered_model_alias(NAME, "champion", "1")
+        yield detectors
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous)
+
+
+def _same_model(a: AnomalyDetector, b: AnomalyDetector) -> None:
+    images = np.random.default_rng(0).integers(0, 256, (3, 3, 32, 32), dtype=np.uint8)
+    assert a.threshold == b.threshold and a.sigma == b.sigma and a.reduction == b.reduction
+    np.testing.assert_array_equal(a.score(images).scores, b.score(images).scores)
+
+
+def test_registry_by_name_version_alias_and_unknown_name(registry, tmp_path):
+    latest = load_from_registry(NAME)
+    assert isinstance(latest, AnomalyDetector)
+    _same_model(latest, registry[0.2])
+    _same_model(load_from_registry(NAME, version="1"), registry[0.1])
+    _same_model(load_from_registry(NAME, version=2), registry[0.2])
+    _same_model(load_from_registry(NAME, alias="champion"), registry[0.1])
+
+    # The node derives metal-<class>-<config> when predict.model_name is null.
+    node_params = {"input_dir": "in", "output_dir": "out", "model_name": None, "model_version": "latest"}
+    _same_model(load_predict_detector(node_params, "widget", "squares_rows"), registry[0.2])
+    _same_model(load_predict_detector({**node_params, "model_name": "metal-other-squares"}, "x", "y"),
+                registry[0.3])
+
+    with pytest.raises(DataError) as unknown:
+        load_predict_detector(node_params, "bottle", "squares_rows")
+    message = str(unknown.value)
+    assert "metal-bottle-squares_rows" in message
+    assert f"Registered models: metal-other-squares, {NAME}" in message and str(tmp_path) in message
+
+    with pytest.raises(DataError, match=r"has no version 7 .*Versions: 1, 2; aliases: champion"):
+        load_from_registry(NAME, version=7)
+    with pytest.raises(DataError, match=r"has no alias 'production'.*aliases: champion"):
+        load_from_registry(NAME, alias="production")
+    with pytest.raises(DataError, match="choose one"):
+        load_from_registry(NAME, version=1, alias="champion")
+
+
+def test_local_checkpoint(tmp_path):
+    detector = tiny_detector(threshold=0.25)
+    torch.save(detector, tmp_path / "detector.pt")
+    loaded = load_checkpoint(tmp_path / "detector.pt")
+    _same_model(loaded, detector)
+    params = {"input_dir": "in", "output_dir": "out", "checkpoint": str(tmp_path / "detector.pt")}
+    _same_model(load_predict_detector(params, "widget", "squares_rows"), detector)
+
+    with pytest.raises(DataError, match="does not exist") as missing:
+        load_checkpoint(tmp_path / "nope.pt")
+    assert "nope.pt" in str(missing.value)
+    torch.save({"state": 1}, tmp_path / "dict.pt")
+    with pytest.raises(DataError, match="not an AnomalyDetector"):
+        load_checkpoint(tmp_path / "dict.pt")
+    (tmp_path / "junk.pt").write_bytes(b"garbage")
+    with pytest.raises(DataError, match="cannot be loaded"):
+        load_checkpoint(tmp_path / "junk.pt")
+    with pytest.raises(DataError, match="choose one"):
+        load_predict_detector({**params, "model_name": NAME}, "widget", "squares_rows")
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, None), ("latest", None), ("", None), (3, 3), ("4", 4)])
+def test_parse_version(given, expected):
+    assert parse_version(given) == expected
+
+
+@pytest.mark.parametrize("given", ["newest", 0, "-1", True])
+def test_parse_version_rejects(given):
+    with pytest.raises(DataError, match="model_version"):
+        parse_version(given)
