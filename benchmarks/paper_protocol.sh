@@ -17,6 +17,6 @@ log=benchmarks/logs/${class}-${config}-${masking}.log
   echo "# kedro run --pipeline=train_eval --params class=${class},config=${config},masking=${masking},training.progress=false${extra:+,$extra}"
 } | tee "$log"
 start=$(date +%s)
-kedro run --pipeline=train_eval \
+KEDRO_LOGGING_CONFIG=conf/logging.yml kedro run --pipeline=train_eval \
   --params "class=${class},config=${config},masking=${masking},training.progress=false${extra:+,$extra}" 2>&1 | tee -a "$log"
 echo "# wall seconds: $(( $(date +%s) - start ))" | tee -a "$log"
