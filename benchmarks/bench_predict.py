@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,19 +35,10 @@ from metal_pipeline.inference.model_source import load_checkpoint
 from metal_pipeline.inference.predict_folder import list_image_files, score_folder
 from metal_pipeline.model import MeTAL, MeTALConfig
 
+from machine import cpu_model  # benchmarks/machine.py (this folder is on sys.path when run as a script)
+
 DEFAULT_INPUT = "data/01_raw/mvtec_ad/bottle/test"
 DEFAULT_CHECKPOINT = "data/06_models/bottle/squares_rows-paper/detector.pt"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def get_detector(checkpoint: Path) -> tuple[AnomalyDetector, str]:

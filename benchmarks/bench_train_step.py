@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
@@ -23,16 +22,7 @@ import torch
 
 from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from machine import cpu_model  # benchmarks/machine.py (this folder is on sys.path when run as a script)
 
 
 def main(argv: list[str] | None = None) -> int:
