@@ -123,3 +123,41 @@ def test_exported_maps_reproduce_the_reported_pauroc(trained_project):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "recomputed pAUROC@0.3" in result.stdout
+
+
+def test_mlflow_ui_command_from_readme_serves_the_runs(trained_project):
+    """The README's MLflow UI command (mlflow server, one worker, loopback) works offline."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    project, _ = trained_project
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true")
+    server = subprocess.Popen(
+        [str(mlflow_bin), "server", "--backend-store-uri", "sqlite:///mlflow.db", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/search"
+        deadline, body = time.monotonic() + 90, None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    body = json.loads(response.read())
+            except OSError:
+                time.sleep(1)
+        assert body is not None, "mlflow server did not answer within 90 s"
+        assert [m["name"] for m in body["registered_models"]] == ["metal-widget-squares_rows"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

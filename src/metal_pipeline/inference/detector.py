@@ -72,6 +72,9 @@ class AnomalyDetector(nn.Module):
                 f"images of shape {images.shape} do not match the model, which expects "
                 f"(n, {self.channels}, {self.img_size}, {self.img_size})"
             )
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.net.to(device)
         recon = reconstruct(self.net, images, batch_size=batch_size, device=device)
         maps = smooth_maps(residual_maps(images.astype(np.float32) / 255.0, recon), self.sigma)
         scores = image_scores(maps, reduction=self.reduction)

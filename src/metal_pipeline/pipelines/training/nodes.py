@@ -110,7 +110,7 @@ def train_model(
         mlflow.log_metrics({f"{tracking_prefix}{k}": float(v) for k, v in {
             "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
             "stopped_epoch": result.stopped_epoch, "train_wall_seconds": result.wall_seconds}.items()})
-    return result.model, pd.DataFrame(result.history), summary
+    return result.model.cpu(), pd.DataFrame(result.history), summary
 
 
 def build_detector(
