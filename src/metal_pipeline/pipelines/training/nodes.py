@@ -64,6 +64,7 @@ def train_model(
     training_params: dict[str, Any],
     tracking_prefix: str = "",
 ) -> tuple[MeTAL, pd.DataFrame, dict[str, Any]]:
+    commit = git_commit()  # the code that trains, not the code at registration time
     cfg = model_config(train_set, class_name, configuration, masking, model_params)
     params = dict(training_params)
     loss_params = params.pop("loss", {})
@@ -96,6 +97,7 @@ def train_model(
         "configuration": configuration,
         "masking": cfg.masking,
         "seed": seed,
+        "git_commit": commit,
         "model_config": cfg.to_dict(),
         "n_parameters": int(sum(p.numel() for p in result.model.parameters())),
         "best_epoch": result.best_epoch,
@@ -142,7 +144,7 @@ def register_detector(
         "configuration": training_summary["configuration"],
         "masking": training_summary["masking"],
         "seed": training_summary["seed"],
-        "git_commit": git_commit(),
+        "git_commit": training_summary.get("git_commit", "unknown"),
         "threshold": threshold_card["threshold"],
         "sigma": detector.sigma,
         "reduction": detector.reduction,
