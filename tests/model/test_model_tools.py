@@ -49,3 +49,29 @@ def test_neighbour_mask() -> None:
     m = leak.neighbour_mask(3)
     assert m.sum(1).tolist() == [2, 3, 2, 3, 4, 3, 2, 3, 2]
     assert m[4].nonzero().flatten().tolist() == [1, 3, 5, 7]
+
+
+def test_leak_cli_measures_a_saved_detector(tmp_path, capsys) -> None:
+    """``leak --checkpoint``: paper masking leaks, strict does not, on a saved (wrapped) model."""
+    import numpy as np
+    from PIL import Image
+
+    from metal_pipeline.inference.detector import AnomalyDetector
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    ratios = {}
+    for masking in ("paper", "strict"):
+        torch.manual_seed(0)
+        net = MeTAL(MeTALConfig(img_size=32, patch_size=8, channels=3, embed_dim=16, num_heads=2,
+                                decoder_hidden=16, configuration="squares_rows", masking=masking))
+        path = tmp_path / f"{masking}.pt"
+        torch.save(AnomalyDetector(net, sigma=1.0), path)
+        assert leak.main(["--checkpoint", str(path), "--images", str(images), "--probes", "2", "--threads", "1"]) == 0
+        line = capsys.readouterr().out
+        ratios[masking] = float(line.rsplit("relative leak=", 1)[1].split()[0])
+    assert ratios["paper"] > 0.1
+    assert ratios["strict"] == 0.0
