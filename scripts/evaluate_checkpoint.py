@@ -21,7 +21,7 @@ from metal_pipeline.data.image_set import ImageSet
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.metrics.report import evaluate_localization
 from metal_pipeline.model import MeTAL, MeTALConfig, default_depth
-from metal_pipeline.pipelines.evaluation.nodes import _masks_and_maps
+from metal_pipeline.scoring.ground_truth import masks_and_maps
 
 
 def main(argv: list[str]) -> int:
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     net = MeTAL(cfg)
     net.load_state_dict(checkpoint["model"])
     scores = AnomalyDetector(net, sigma=4.0).score(test.images)
-    masks, maps = _masks_and_maps(test, scores.maps, "original")
+    masks, maps = masks_and_maps(test, scores.maps, "original")
     report = evaluate_localization(masks, maps, test.labels, test.defects, scores.scores)
     print(f"{class_name}/{config}-{masking} best.pt from epoch {checkpoint['epoch']} "
           f"(val loss {checkpoint['val_loss']:.5f}):")

@@ -11,29 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from metal_pipeline.data.image_set import ImageSet
-from metal_pipeline.data.images import binarize_mask, read_image
 from metal_pipeline.metrics.report import evaluate_localization, report_to_frame
 from metal_pipeline.reporting import per_defect_bars, reconstruction_panel, roc_figure
-from metal_pipeline.scoring import resize_maps
+from metal_pipeline.scoring.ground_truth import masks_and_maps
 
 logger = logging.getLogger(__name__)
-
-
-def _masks_and_maps(test_set: ImageSet, maps: np.ndarray, resolution: str):
-    """Masks and maps on the same grid: the model's, or each mask's original one."""
-    if test_set.masks is None:
-        return None, None
-    if resolution == "model":
-        return test_set.masks, maps
-    if resolution != "original":
-        raise ValueError(f"evaluation.resolution must be 'model' or 'original', got {resolution!r}")
-    masks = []
-    for mask_path, size in zip(test_set.mask_paths, test_set.original_sizes):
-        if mask_path:
-            masks.append(binarize_mask(read_image(mask_path)).astype(np.uint8))
-        else:
-            masks.append(np.zeros(tuple(int(s) for s in size), dtype=np.uint8))
-    return masks, resize_maps(maps, [m.shape for m in masks])
 
 
 def evaluate(
@@ -45,7 +27,7 @@ def evaluate(
     masking: str,
     tracking_prefix: str = "",
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    masks, maps = _masks_and_maps(test_set, test_scores["maps"], params["resolution"])
+    masks, maps = masks_and_maps(test_set, test_scores["maps"], params["resolution"])
     report = evaluate_localization(masks, maps, test_set.labels, test_set.defects, test_scores["scores"],
                                    max_fpr=params["max_fpr"])
     report.update({"class": class_name, "configuration": configuration, "masking": masking,
