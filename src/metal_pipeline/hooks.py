@@ -1,44 +1,160 @@
 """Project hooks.
 
-``FriendlyErrorHooks``: a user's bad data (``DataError``) is reported as the
-one-paragraph message it carries, not as a wall of traceback. Other errors keep
-their full traceback, because those are bugs worth reporting.
+``RunIdentityHooks`` (runs first, before kedro-mlflow's hooks): as soon as
+Kedro has built the context, it validates every parameter
+(:mod:`metal_pipeline.params.validate`), computes the run identity
+(:mod:`metal_pipeline.run_identity`) and publishes it to the ``${run:...}``
+config resolver that the catalog and ``mlflow.yml`` use. A bad parameter thus
+stops the command before any data is written and before kedro-mlflow starts
+an MLflow run. Outputs of the old ``<class>/<config>-<masking>`` layout are
+reported once per command.
+
+``FriendlyErrorHooks``: a user-fixable error (any
+:class:`~metal_pipeline.errors.MetalError`: bad parameter, bad data, a
+checkpoint or split of another run) is printed as the one paragraph it
+carries, without a traceback; other errors are bugs and keep their traceback.
+``METAL_VERBOSE=1`` shows the traceback for every error.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Any
 
 from kedro.framework.hooks import hook_impl
 
-from metal_pipeline.data.errors import DataError
+from metal_pipeline import run_identity
+from metal_pipeline.errors import MetalError
 
 logger = logging.getLogger(__name__)
 
+_IDENTITY: dict[str, str] = {}
 
-def _find_data_error(error: BaseException | None) -> DataError | None:
+
+# -- the ${run:...} resolver -------------------------------------------------------
+def publish_identity(identity: run_identity.RunIdentity | None) -> None:
+    _IDENTITY.clear()
+    if identity is not None:
+        _IDENTITY.update(identity.as_dict())
+
+
+def resolve_run(field: str) -> str:
+    """``${run:name}``, ``${run:split}``, ``${run:scoring}``, ``${run:ablation}``."""
+    if field not in run_identity.RunIdentity.__dataclass_fields__:
+        raise KeyError(f"${{run:{field}}}: unknown field; known: "
+                       f"{', '.join(run_identity.RunIdentity.__dataclass_fields__)}")
+    if not _IDENTITY:
+        # Tools that read the catalog without running the project hooks (kedro viz):
+        # a name no run ever writes to. `kedro run` always publishes the identity first.
+        logger.debug("${run:%s} resolved before the run identity was computed", field)
+        return f"_no-run-identity-{field}_"
+    return _IDENTITY[field]
+
+
+# -- friendly errors ----------------------------------------------------------------
+def _find_project_error(error: BaseException | None) -> MetalError | None:
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, DataError):
+        if isinstance(error, MetalError):
             return error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None
 
 
+def verbose() -> bool:
+    return os.environ.get("METAL_VERBOSE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def print_without_traceback(error: BaseException) -> None:
+    """When ``error`` (or an error it caused) reaches the top, print its paragraph only."""
+    project_error = _find_project_error(error)
+    if project_error is None or verbose():
+        return
+    previous = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        if _find_project_error(exc) is project_error:
+            print(f"\nError: {project_error}\n", file=sys.stderr)
+            return
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+
+
 class FriendlyErrorHooks:
     @hook_impl
     def on_pipeline_error(self, error: Exception, run_params, pipeline, catalog) -> None:
-        data_error = _find_data_error(error)
-        if data_error is None:
+        print_without_traceback(error)
+
+
+# -- validation and run identity -------------------------------------------------------
+def _configured_defaults(context) -> dict[str, Any] | None:
+    """The parameters of ``conf/`` alone (no ``--params``): the names that exist."""
+    loader = context.config_loader
+    try:
+        from kedro.framework.project import settings
+
+        args = dict(settings.CONFIG_LOADER_ARGS)
+        args.pop("runtime_params", None)
+        fresh = type(loader)(conf_source=loader.conf_source, env=loader.env, runtime_params={}, **args)
+        return dict(fresh["parameters"])
+    except Exception:  # noqa: BLE001 - an unusual config loader: skip the name check, not the value checks
+        logger.debug("Could not load the default parameters; unknown --params names are not checked",
+                     exc_info=True)
+        return None
+
+
+class RunIdentityHooks:
+    def __init__(self) -> None:
+        self._context = None
+        self._reported_legacy: set[str] = set()
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        publish_identity(None)
+        self._context = context
+        try:
+            from metal_pipeline.params.validate import validate_params
+
+            params = context.params
+            given = dict(getattr(context, "_runtime_params", None) or {})
+            validate_params(params, given, _configured_defaults(context) if given else None)
+            identity = run_identity.identity(params)
+        except MetalError as error:
+            print_without_traceback(error)
+            raise
+        publish_identity(identity)
+        logger.info("Run %s (data split %s, maps and reports in %s/)", identity.name, identity.split,
+                    identity.scoring)
+        self._report_legacy(context, params)
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        """Name the MLflow run after what the pipeline produces (kedro-mlflow reads it next)."""
+        config = getattr(self._context, "mlflow", None)
+        if config is None or not _IDENTITY:
             return
-        previous = sys.excepthook
+        names = run_params.get("pipeline_names") or ["__default__"]
+        params = self._context.params
+        if "ablation" in names:
+            config.tracking.run.name = _IDENTITY["ablation"]
+        elif "predict" in names:
+            config.tracking.run.name = f"predict-{params['class']}-{params['config']}"
 
-        def excepthook(exc_type, exc, tb):
-            if _find_data_error(exc) is data_error:
-                print(f"\nError: {data_error}\n", file=sys.stderr)
-                return
-            previous(exc_type, exc, tb)
-
-        sys.excepthook = excepthook
+    def _report_legacy(self, context, params: dict[str, Any]) -> None:
+        old = run_identity.legacy_run_dirs(context.project_path, str(params["class"]))
+        key = ",".join(map(str, old))
+        if not old or key in self._reported_legacy:
+            return
+        self._reported_legacy.add(key)
+        shown = ", ".join(str(p.relative_to(context.project_path)) for p in old[:6])
+        more = f" and {len(old) - 6} more" if len(old) > 6 else ""
+        logger.warning(
+            "Found outputs in the old layout (<class>/<config>-<masking>, one folder for every seed and "
+            "setting): %s%s. They are not reused, because it is unknown which split and parameters produced "
+            "them. This run writes to data/06_models/%s/ and its split to data/05_model_input/%s/. Move or "
+            "delete the old folders once you no longer need them.", shown, more, _IDENTITY["name"],
+            _IDENTITY["split"])

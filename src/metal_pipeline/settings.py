@@ -18,7 +18,7 @@ for _var in ("KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRAC
 # advice about type hints is noise in every `kedro` command.
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
-from metal_pipeline.hooks import FriendlyErrorHooks
+from metal_pipeline.hooks import FriendlyErrorHooks, RunIdentityHooks, resolve_run
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -26,11 +26,13 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-HOOKS = (FriendlyErrorHooks(),)
+# RunIdentityHooks validates the parameters and publishes ${run:...} before any
+# other hook (kedro-mlflow's included) reads the catalog or mlflow.yml.
+HOOKS = (RunIdentityHooks(), FriendlyErrorHooks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"env": _env},
+    "custom_resolvers": {"env": _env, "run": resolve_run},
 }

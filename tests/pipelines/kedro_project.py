@@ -61,3 +61,34 @@ def kedro_run(project: Path, pipeline: str, params: dict, timeout: int = 600) ->
     kedro = Path(sys.executable).with_name("kedro")
     cmd = [str(kedro), "run", f"--pipeline={pipeline}", "--params", params_arg(params)]
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_layout(project: Path, class_name: str = "widget", name: str | None = None) -> dict[str, Path]:
+    """Folders of the one training run of ``class_name`` in ``project`` (or of run ``name``).
+
+    Keys: ``name`` (the run name, as a Path), ``model`` (data/06_models/<run>),
+    ``scored`` (its scoring-<hash> folder with detector.pt, model_card.json),
+    ``output`` (data/07_model_output/<run>/<scoring>), ``reports``
+    (data/08_reporting/<run>/<scoring>), ``history`` (data/08_reporting/<run>),
+    ``split`` (data/05_model_input/<split>).
+    """
+    import json
+
+    models = project / "data" / "06_models"
+    runs = sorted(p.parent for p in models.glob(f"{class_name}-*/training_summary.json"))
+    if name is not None:
+        runs = [r for r in runs if r.name == name]
+    assert len(runs) == 1, f"expected one {class_name} run, found {[r.name for r in runs]}"
+    run = runs[0]
+    scorings = sorted(p.name for p in run.glob("scoring-*"))
+    assert len(scorings) == 1, f"expected one scoring folder in {run}, found {scorings}"
+    summary = json.loads((run / "training_summary.json").read_text())
+    return {
+        "name": Path(run.name),
+        "model": run,
+        "scored": run / scorings[0],
+        "output": project / "data" / "07_model_output" / run.name / scorings[0],
+        "reports": project / "data" / "08_reporting" / run.name / scorings[0],
+        "history": project / "data" / "08_reporting" / run.name,
+        "split": project / "data" / "05_model_input" / summary["split"]["name"],
+    }

@@ -18,7 +18,7 @@ def test_ablation_table_has_one_row_per_configuration(tmp_path):
     result = kedro_run(project, "ablation", params)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    out = project / "data" / "08_reporting" / "widget" / "ablation-strict"
+    [out] = (project / "data" / "08_reporting").glob("widget-default-ablation-strict-s0-*")
     table = pd.read_csv(out / "ablation_table.csv")
     assert table["configuration"].tolist() == CONFIGURATIONS  # the paper's row order
     masking = dict(zip(table["configuration"], table["masking"]))
@@ -28,3 +28,7 @@ def test_ablation_table_has_one_row_per_configuration(tmp_path):
     assert "| squares_rows_cols |" in (out / "ablation_table.md").read_text()
     for config in CONFIGURATIONS:
         assert (out / config / "metrics.csv").exists()
+    # each configuration is its own run, with its own keyed checkpoint folder
+    runs = sorted(p.parent.parent.name for p in (project / "data" / "06_models").glob("widget-*/checkpoints/best.pt"))
+    assert len(runs) == 6 and all(r.startswith("widget-default-") for r in runs)
+    assert sum("-squares_nomask-none-s0-" in r for r in runs) == 1

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from kedro_project import TINY_PARAMS, kedro_run, make_project
+from kedro_project import TINY_PARAMS, kedro_run, make_project, run_layout
 from synthetic import make_labelled_folder
 
 
@@ -22,7 +22,7 @@ def test_head_ct_protocol_gives_image_auroc_only(tmp_path):
     result = kedro_run(project, "train_eval", params)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    report = project / "data" / "08_reporting" / "ct" / "squares_rows-paper"
+    report = run_layout(project, "ct")["reports"]
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["pixel_level"] is False
     assert set(metrics["overall"]) == {"image_auroc", "n_images", "n_anomalous"}

@@ -17,7 +17,7 @@ import tifffile
 import torch
 from mlflow.tracking import MlflowClient
 
-from kedro_project import TINY_PARAMS, kedro_run, make_project
+from kedro_project import TINY_PARAMS, kedro_run, make_project, run_layout
 from synthetic import make_mvtec_category
 
 
@@ -43,7 +43,7 @@ def tracking(trained_project):
 
 def test_registered_model_loads_back_with_identical_reconstructions(trained_project, tracking):
     project, _ = trained_project
-    run_dir = project / "data" / "06_models" / "widget" / "squares_rows-paper"
+    run_dir = run_layout(project)["scored"]
     card = json.loads((run_dir / "model_card.json").read_text())
     assert card["registered_model_name"] == "metal-widget-squares_rows"
     assert card["version"] == 1
@@ -62,7 +62,8 @@ def test_registered_model_loads_back_with_identical_reconstructions(trained_proj
 
 def test_metrics_figures_and_maps_are_written_and_logged(trained_project, tracking):
     project, result = trained_project
-    report_dir = project / "data" / "08_reporting" / "widget" / "squares_rows-paper"
+    layout = run_layout(project)
+    report_dir = layout["reports"]
     metrics = json.loads((report_dir / "metrics.json").read_text())
     overall = metrics["overall"]
     for key in ("pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc", "image_auroc", "au_pro_0.3", "pixel_f1_max"):
@@ -71,14 +72,14 @@ def test_metrics_figures_and_maps_are_written_and_logged(trained_project, tracki
     for figure in ("reconstruction_panel.png", "roc_curve.png", "per_defect_bars.png"):
         assert (report_dir / figure).stat().st_size > 1000
 
-    maps_root = project / "data" / "07_model_output" / "widget" / "squares_rows-paper" / "anomaly_maps" / "widget" / "test"
+    maps_root = layout["output"] / "anomaly_maps" / "widget" / "test"
     tiffs = sorted(p.relative_to(maps_root).as_posix() for p in maps_root.rglob("*.tiff"))
     assert len(tiffs) == 3 + 2 + 2 and "crack/000.tiff" in tiffs
     crack = tifffile.imread(maps_root / "crack" / "000.tiff")
     assert crack.dtype == np.float32 and crack.shape == (48, 48)  # original resolution of that image
 
-    run = tracking.get_run(json.loads((project / "data" / "06_models" / "widget" / "squares_rows-paper"
-                                       / "model_card.json").read_text())["run_id"])
+    run = tracking.get_run(json.loads((layout["scored"] / "model_card.json").read_text())["run_id"])
+    assert run.info.run_name == layout["name"].name  # the MLflow run is named after the run
     assert run.data.metrics["pauroc_0.3"] == pytest.approx(overall["pauroc_0.3"])
     history = tracking.get_metric_history(run.info.run_id, "val_loss")
     assert [m.step for m in history] == [1, 2, 3]
@@ -92,9 +93,8 @@ def test_rerun_resumes_instead_of_retraining(trained_project):
     project, _ = trained_project
     result = kedro_run(project, "training", {"class": "widget", **TINY_PARAMS})
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((project / "data" / "06_models" / "widget" / "squares_rows-paper"
-                          / "training_summary.json").read_text())
-    assert summary["resumed_from_epoch"] == 3
+    summary = json.loads((run_layout(project)["model"] / "training_summary.json").read_text())
+    assert summary["resumed_from_epoch"] == 3 and summary["reused"] is True
 
 
 def test_unknown_class_is_one_clear_paragraph(trained_project):
@@ -113,12 +113,12 @@ def test_exported_maps_reproduce_the_reported_pauroc(trained_project):
     from kedro_project import PROJECT_ROOT
 
     project, _ = trained_project
-    run = "widget/squares_rows-paper"
+    layout = run_layout(project)
     result = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "scripts" / "recompute_pauroc.py"),
-         "--maps", str(project / "data" / "07_model_output" / run / "anomaly_maps"),
+         "--maps", str(layout["output"] / "anomaly_maps"),
          "--dataset", str(project / "data" / "01_raw" / "mvtec_ad" / "widget"),
-         "--metrics", str(project / "data" / "08_reporting" / run / "metrics.json")],
+         "--metrics", str(layout["reports"] / "metrics.json")],
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

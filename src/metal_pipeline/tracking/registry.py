@@ -61,6 +61,29 @@ def log_and_register(model, name: str, tags: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
+def find_registered_version(name: str, tags: dict[str, Any]) -> dict[str, Any] | None:
+    """The newest version of ``name`` whose tags include ``tags``, as a card like
+    :func:`log_and_register` returns, or None (also when the model is not registered)."""
+    client = MlflowClient()
+    wanted = {k: str(v) for k, v in tags.items()}
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return None
+    matching = [v for v in versions if all(v.tags.get(k) == value for k, value in wanted.items())]
+    if not matching:
+        return None
+    best = max(matching, key=lambda v: int(v.version))
+    return {
+        "registered_model_name": name,
+        "version": int(best.version),
+        "model_uri": f"models:/{name}/{best.version}",
+        "run_id": best.run_id,
+        "tags": dict(best.tags),
+        "reused": True,
+    }
+
+
 def resolve_model_uri(name: str, version: str | int | None = None, alias: str | None = None) -> str:
     """``models:/`` URI for a registered model; unknown names list what is registered."""
     client = MlflowClient()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metal_pipeline.errors import MetalError
+
 
 class TrainingDivergedError(RuntimeError):
     """A training or validation loss became NaN or infinite.
@@ -34,5 +36,5 @@ class TrainingDivergedError(RuntimeError):
         )
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(MetalError, RuntimeError):
     """``last.pt`` in the checkpoint folder belongs to a different run (config, model or data)."""

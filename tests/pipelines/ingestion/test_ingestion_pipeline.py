@@ -30,7 +30,7 @@ def make_catalog(out_dir, class_name, data_root, seed=0):
 def test_pipeline_contract():
     pipe = create_pipeline()
     assert pipe.inputs() == {"params:class", "params:ingestion", "params:seed"}
-    assert pipe.outputs() == set(OUTPUTS)
+    assert pipe.outputs() == set(OUTPUTS) | {"split_manifest"}
 
 
 def test_runs_through_sequential_runner(mvtec_rgb, tmp_path):
@@ -73,22 +73,44 @@ def test_failure_keeps_previous_outputs(make_mvtec, tmp_path):
 
 
 def config_loader(project_root, runtime_params=None):
-    """Only this pipeline's files (plus the shared parameters.yml/globals.yml), base env."""
-    return OmegaConfigLoader(
+    """Only this pipeline's files (plus the shared parameters.yml/globals.yml/catalog.yml), base env,
+    with the run identity published as the project hook does in a Kedro session."""
+    from metal_pipeline import run_identity
+    from metal_pipeline.hooks import publish_identity
+    from metal_pipeline.settings import CONFIG_LOADER_ARGS
+
+    loader = OmegaConfigLoader(
         conf_source=str(project_root / "conf"), base_env="base", default_run_env="base",
-        runtime_params=runtime_params,
-        config_patterns={"catalog": ["catalog_ingestion*"], "parameters": ["parameters.yml", "parameters_ingestion*"]},
+        runtime_params=runtime_params, custom_resolvers=CONFIG_LOADER_ARGS["custom_resolvers"],
+        config_patterns={"catalog": ["catalog.yml", "catalog_ingestion*"],
+                         "parameters": ["parameters.yml", "parameters_ingestion*", "parameters_training*",
+                                        "parameters_heatmaps*", "parameters_evaluation*"]},
     )
+    publish_identity(run_identity.identity(loader["parameters"]))
+    return loader
 
 
-def test_catalog_keys_outputs_by_class(project_root):
+def _split_folder(catalog) -> str:
+    folders = {catalog[name]["filepath"].rsplit("/", 1)[0] for name in (*OUTPUTS, "split_manifest")}
+    assert len(folders) == 1
+    return folders.pop()
+
+
+def test_catalog_keys_outputs_by_split(project_root):
     default = config_loader(project_root)
     assert default["parameters"]["class"] == "bottle"
+    folder = _split_folder(default["catalog"])
+    assert folder.startswith("data/05_model_input/bottle-128px-s0-")
     for name in OUTPUTS:
-        assert default["catalog"][name]["filepath"] == f"data/05_model_input/bottle/{name.split('_')[0]}.npz"
+        assert default["catalog"][name]["filepath"] == f"{folder}/{name.split('_')[0]}.npz"
     head = config_loader(project_root, {"class": "head_ct"})
     assert head["parameters"]["class"] == "head_ct"
-    assert head["catalog"]["test_set"]["filepath"] == "data/05_model_input/head_ct/test.npz"
+    assert _split_folder(head["catalog"]).startswith("data/05_model_input/head_ct-128px-s0-")
+    # another seed, size, channel setting or validation fraction is another folder
+    others = [{"seed": 1}, {"ingestion": {"img_size": 64}}, {"ingestion": {"channels": 1}},
+              {"ingestion": {"val_fraction": 0.2}}, {"ingestion": {"data_root": "/data/x"}}]
+    folders = {_split_folder(config_loader(project_root, o)["catalog"]) for o in others}
+    assert len(folders) == len(others) and folder not in folders
     catalog = DataCatalog.from_config(head["catalog"])
     assert isinstance(catalog.get("train_set"), ImageSetDataset)
 
@@ -104,4 +126,5 @@ def test_parameters_file_is_valid_and_dotted_overrides_merge(project_root):
     assert merged["class"] == "screw"
     assert merged["ingestion"]["data_root"] == "/data/x" and merged["ingestion"]["img_size"] == 64
     assert merged["ingestion"]["class_paths"] == {"head_ct": "data/01_raw/head_ct"}  # untouched keys kept
-    assert config_loader(project_root, cli)["catalog"]["val_set"]["filepath"] == "data/05_model_input/screw/val.npz"
+    assert config_loader(project_root, cli)["catalog"]["val_set"]["filepath"].startswith(
+        "data/05_model_input/screw-64px-s0-")

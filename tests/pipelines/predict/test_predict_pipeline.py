@@ -16,6 +16,8 @@ from kedro_datasets.pandas import CSVDataset
 from _predict_helpers import tiny_detector, truncate
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.images import load_image
+from metal_pipeline import run_identity
+from metal_pipeline.hooks import publish_identity
 from metal_pipeline.inference.predict_folder import COLUMNS
 from metal_pipeline.pipelines.predict import create_pipeline
 from metal_pipeline.pipelines.predict.nodes import PredictConfig
@@ -26,7 +28,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _config(runtime_params: dict) -> OmegaConfigLoader:
-    return OmegaConfigLoader(str(PROJECT_ROOT / "conf"), runtime_params=runtime_params, **CONFIG_LOADER_ARGS)
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), runtime_params=runtime_params, **CONFIG_LOADER_ARGS)
+    # what the project hook does in a kedro session: the catalog's ${run:...} names need it
+    publish_identity(run_identity.identity(loader["parameters"]))
+    return loader
 
 
 def test_pipeline_runs_in_process_with_a_local_checkpoint(tmp_path):

@@ -15,8 +15,8 @@ from metal_pipeline.pipelines.training import create_pipeline as training_pipeli
 
 from .nodes import ablation_table
 
-SHARED_PARAMETERS = ("class", "seed", "model", "training", "scoring", "heatmaps", "evaluation")
-SHARED_INPUTS = {"train_set", "val_set", "test_set"}
+SHARED_PARAMETERS = ("class", "recipe", "seed", "ingestion", "model", "training", "scoring", "heatmaps", "evaluation")
+SHARED_INPUTS = {"train_set", "val_set", "test_set", "split_manifest"}
 
 
 def create_pipeline(**kwargs) -> Pipeline:

@@ -9,15 +9,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metal_pipeline import run_identity
 from metal_pipeline.data.image_set import ImageSet
+from metal_pipeline.errors import SplitMismatchError
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.scoring import export_anomaly_maps, resize_maps
 
 logger = logging.getLogger(__name__)
 
 
+def check_test_split(detector: AnomalyDetector, test_set: ImageSet) -> None:
+    """Refuse to score a test set of another split than the one the detector was trained on."""
+    split = (getattr(detector, "metadata", None) or {}).get("split") or {}
+    expected = (split.get("digests") or {}).get("test")
+    if expected is None:
+        logger.warning("The detector records no data split (trained before split fingerprints existed); "
+                       "cannot check that the test set belongs to its training split.")
+        return
+    found = run_identity.image_set_digest(test_set)
+    if found != expected:
+        raise SplitMismatchError(
+            f"The test set loaded ({len(test_set)} images, digest {found}) is not the test set of split "
+            f"{split.get('name')} that this detector (run {detector.metadata.get('run_name')}) was trained "
+            f"with (digest {expected}). Scoring it could count training images as test images, so nothing "
+            "was scored. Fix: run the full pipeline with the same parameters as the training run "
+            "(kedro run --pipeline=train_eval --params ...), which re-creates the matching split in its own "
+            "folder, or pass the parameters (seed, ingestion.*) of the run you want to evaluate."
+        )
+
+
 def score_test_set(detector: AnomalyDetector, test_set: ImageSet, params: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Reconstructions, smoothed anomaly maps and image scores of every test image."""
+    """Reconstructions, smoothed anomaly maps and image scores of every test image
+    (after checking that ``test_set`` belongs to the detector's training split)."""
+    check_test_split(detector, test_set)
     result = detector.score(test_set.images, batch_size=params["batch_size"], device=params.get("device", "cpu"))
     logger.info("Scored %d test images (sigma=%g, score=%s of the map)", len(test_set), detector.sigma,
                 detector.reduction)
@@ -33,10 +57,12 @@ def export_maps(
     test_set: ImageSet,
     params: dict[str, Any],
     class_name: str,
-    configuration: str,
-    masking: str,
+    training_summary: dict[str, Any],
+    scoring_params: dict[str, Any],
+    evaluation_params: dict[str, Any],
 ) -> pd.DataFrame:
-    """Write the maps as float32 TIFFs in the official MVTec AD evaluation layout.
+    """Write the maps as float32 TIFFs in the official MVTec AD evaluation layout, under
+    ``<output_root>/<run name>/<scoring key>/anomaly_maps/<class>/test/<defect>/``.
 
     ``params["export_resolution"]``: ``model`` (the model's 128 px) or
     ``original`` (each source image's size, as the official script expects).
@@ -46,7 +72,9 @@ def export_maps(
         maps = resize_maps(maps, test_set.original_sizes)
     elif params["export_resolution"] != "model":
         raise ValueError(f"heatmaps.export_resolution must be 'model' or 'original', got {params['export_resolution']!r}")
-    root = Path(params["output_root"]) / class_name / f"{configuration}-{masking}"
+    scoring = run_identity.scoring_name({"scoring": scoring_params, "heatmaps": params,
+                                         "evaluation": evaluation_params})
+    root = Path(params["output_root"]) / training_summary["run_name"] / scoring
     paths = export_anomaly_maps(maps, test_set.names, test_set.defects, root, class_name)
     logger.info("Exported %d anomaly maps under %s", len(paths), root / "anomaly_maps")
     return pd.DataFrame(

@@ -14,8 +14,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 export_maps,
-                inputs=["test_scores", "test_set", "params:heatmaps", "params:class", "params:config",
-                        "params:masking"],
+                inputs=["test_scores", "test_set", "params:heatmaps", "params:class", "training_summary",
+                        "params:scoring", "params:evaluation"],
                 outputs="anomaly_map_index",
                 name="export_anomaly_maps",
             ),

@@ -6,11 +6,15 @@ from typing import Any
 
 from metal_pipeline.data.image_set import ImageSet
 from metal_pipeline.data.ingest import ingest_class
+from metal_pipeline.run_identity import split_manifest
 
 
-def ingest(class_name: str, ingestion: dict[str, Any], seed: int) -> tuple[ImageSet, ImageSet, ImageSet]:
+def ingest(class_name: str, ingestion: dict[str, Any], seed: int) -> tuple[ImageSet, ImageSet, ImageSet, dict]:
     """Read, check and split one class. One node on purpose: every file is read and
-    checked before Kedro saves any of the three outputs, so bad data never leaves
-    a half-updated set of splits behind."""
+    checked before Kedro saves any of the outputs, so bad data never leaves a
+    half-updated set of splits behind. The fourth output, ``split_manifest``,
+    names the split and records a digest of each set (see ``run_identity``)."""
     splits = ingest_class(class_name, ingestion, seed)
-    return splits.train, splits.val, splits.test
+    manifest = split_manifest({"class": class_name, "ingestion": ingestion, "seed": seed},
+                              splits.train, splits.val, splits.test)
+    return splits.train, splits.val, splits.test, manifest

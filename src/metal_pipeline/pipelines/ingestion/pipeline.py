@@ -1,4 +1,4 @@
-"""The ``ingestion`` pipeline: ``params:class`` -> ``train_set``, ``val_set``, ``test_set``."""
+"""The ``ingestion`` pipeline: ``params:class`` -> ``train_set``, ``val_set``, ``test_set``, ``split_manifest``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 func=ingest,
                 inputs=["params:class", "params:ingestion", "params:seed"],
-                outputs=["train_set", "val_set", "test_set"],
+                outputs=["train_set", "val_set", "test_set", "split_manifest"],
                 name="ingest_class",
                 tags=["ingestion"],
             )

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
 
+from metal_pipeline import run_identity
 from metal_pipeline.data.image_set import ImageSet
+from metal_pipeline.errors import SplitMismatchError
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.threshold import choose_threshold
 from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss, default_depth
 from metal_pipeline.tracking.git_info import git_commit
-from metal_pipeline.tracking.registry import log_and_register, registered_model_name
+from metal_pipeline.tracking.registry import find_registered_version, log_and_register, registered_model_name
 from metal_pipeline.training import TrainConfig, train
 
 logger = logging.getLogger(__name__)
 
 
-def run_dir(root: str, class_name: str, configuration: str, masking: str) -> Path:
-    """Where one (class, configuration, masking) run keeps its checkpoints."""
-    return Path(root) / class_name / f"{configuration}-{masking}"
+def check_split(train_set: ImageSet, val_set: ImageSet, split_manifest: dict[str, Any]) -> None:
+    """The training and validation sets are the ones ``split_manifest`` describes."""
+    digests = split_manifest.get("digests", {})
+    for what, image_set in (("train", train_set), ("val", val_set)):
+        if digests.get(what) != run_identity.image_set_digest(image_set):
+            raise SplitMismatchError(
+                f"The {what} set loaded for split {split_manifest.get('split')} is not the one its split.json "
+                f"describes (digest {run_identity.image_set_digest(image_set)}, expected {digests.get(what)}): "
+                "the files of data/05_model_input/" f"{split_manifest.get('split')}/ were changed or mixed by "
+                "hand. Nothing was trained. Fix: run the ingestion pipeline again with the same parameters "
+                "(kedro run --pipeline=ingestion --params ...), which rewrites that split folder consistently."
+            )
 
 
 def model_config(train_set: ImageSet, class_name: str, configuration: str, masking: str,
@@ -56,15 +66,27 @@ class EpochReporter:
 def train_model(
     train_set: ImageSet,
     val_set: ImageSet,
+    split_manifest: dict[str, Any],
     class_name: str,
+    recipe: str,
     configuration: str,
     masking: str,
     seed: int,
+    ingestion_params: dict[str, Any],
     model_params: dict[str, Any],
     training_params: dict[str, Any],
     tracking_prefix: str = "",
 ) -> tuple[MeTAL, pd.DataFrame, dict[str, Any]]:
+    """Train (or resume, or reuse a finished) run in ``<checkpoint_root>/<run name>/checkpoints``.
+
+    The run name comes from ``run_identity.run_name`` over the same parameters
+    the catalog's ``${run:name}`` was computed from, so both name one folder.
+    """
     commit = git_commit()  # the code that trains, not the code at registration time
+    check_split(train_set, val_set, split_manifest)
+    name = run_identity.run_name({"class": class_name, "recipe": recipe, "config": configuration,
+                                  "masking": masking, "seed": seed, "ingestion": ingestion_params,
+                                  "model": model_params, "training": training_params})
     cfg = model_config(train_set, class_name, configuration, masking, model_params)
     params = dict(training_params)
     loss_params = params.pop("loss", {})
@@ -77,9 +99,9 @@ def train_model(
 
     torch.manual_seed(seed)  # model initialisation is part of the seeded run
     model = MeTAL(cfg)
-    checkpoint_dir = run_dir(checkpoint_root, class_name, configuration, cfg.masking) / "checkpoints"
-    logger.info("Training %s/%s-%s: %d train, %d validation images, %s parameters, checkpoints in %s",
-                class_name, configuration, cfg.masking, len(train_set), len(val_set),
+    checkpoint_dir = run_identity.run_dir(checkpoint_root, name) / "checkpoints"
+    logger.info("Training %s: %d train, %d validation images (split %s), %s parameters, checkpoints in %s",
+                name, len(train_set), len(val_set), split_manifest.get("split"),
                 f"{sum(p.numel() for p in model.parameters()):,}", checkpoint_dir)
     result = train(
         model,
@@ -90,10 +112,18 @@ def train_model(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         on_epoch_end=EpochReporter(tracking_prefix, log_every),
-        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params)},
+        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params),
+                           "split": {"name": split_manifest.get("split"), **split_manifest.get("digests", {})}},
     )
+    if result.already_finished:
+        logger.info("Reusing the finished run %s (trained to epoch %d, best epoch %d): identical parameters "
+                    "and split, nothing trained.", name, result.stopped_epoch, result.best_epoch)
     summary = {
+        "run_name": name,
+        "split": {"name": split_manifest.get("split"), "digests": dict(split_manifest.get("digests", {}))},
+        "reused": bool(result.already_finished),
         "class": class_name,
+        "recipe": recipe,
         "configuration": configuration,
         "masking": cfg.masking,
         "seed": seed,
@@ -127,7 +157,13 @@ def build_detector(
     scores = detector.score(normals.images, batch_size=scoring_params["batch_size"]).scores
     card = choose_threshold(scores, scoring_params["threshold_target_fpr"])
     detector.threshold = card["threshold"]
-    detector.metadata = {k: training_summary[k] for k in ("class", "configuration", "masking", "seed")}
+    detector.metadata = {k: training_summary.get(k) for k in ("run_name", "recipe", "class", "configuration",
+                                                              "masking", "seed", "split")}
+    # What makes this detector: the trained run plus the scoring rule (registry de-duplication key).
+    detector.metadata["detector_key"] = run_identity.short_hash(
+        {"run": training_summary.get("run_name"),
+         "scoring": {k: v for k, v in scoring_params.items() if k not in run_identity.OPERATIONAL["scoring"]}},
+        length=16)
     logger.info("Decision threshold %.6g (%s)", card["threshold"], card["rule"])
     return detector, card
 
@@ -151,9 +187,19 @@ def register_detector(
         "img_size": detector.img_size,
         "channels": detector.channels,
     }
+    tags.update({"run_name": training_summary.get("run_name"), "recipe": training_summary.get("recipe"),
+                 "split": (training_summary.get("split") or {}).get("name"),
+                 "detector_key": detector.metadata.get("detector_key")})
     if mlflow.active_run() is None:
         logger.warning("No active MLflow run (tracking disabled?): %s is not registered", name)
         return {"registered_model_name": name, "version": None, "model_uri": None, "run_id": None, "tags": tags}
+    if training_summary.get("reused"):
+        existing = find_registered_version(name, {"detector_key": tags["detector_key"]})
+        if existing is not None:
+            logger.info("Run %s was reused and its detector is already registered as %s version %s; "
+                        "no new model version registered.", training_summary.get("run_name"), name,
+                        existing["version"])
+            return existing
     mlflow.log_dict(threshold_card, "threshold.json")
     mlflow.log_dict(training_summary, "training_summary.json")
     return log_and_register(detector, name, tags)

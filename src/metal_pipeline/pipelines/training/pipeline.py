@@ -9,8 +9,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_model,
-                inputs=["train_set", "val_set", "params:class", "params:config", "params:masking",
-                        "params:seed", "params:model", "params:training", "params:tracking_prefix"],
+                inputs=["train_set", "val_set", "split_manifest", "params:class", "params:recipe",
+                        "params:config", "params:masking", "params:seed", "params:ingestion", "params:model",
+                        "params:training", "params:tracking_prefix"],
                 outputs=["metal_net", "training_history", "training_summary"],
                 name="train_model",
             ),
