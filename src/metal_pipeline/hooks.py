@@ -121,7 +121,7 @@ class RunIdentityHooks:
 
             params = context.params
             given = dict(getattr(context, "_runtime_params", None) or {})
-            validate_params(params, given, _configured_defaults(context) if given else None)
+            validate_params(params, given, _configured_defaults(context))
             identity = run_identity.identity(params)
         except MetalError as error:
             print_without_traceback(error)

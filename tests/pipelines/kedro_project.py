@@ -49,7 +49,8 @@ def params_arg(params: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in params.items())
 
 
-def kedro_run(project: Path, pipeline: str, params: dict, timeout: int = 600) -> subprocess.CompletedProcess:
+def kedro_run(project: Path, pipeline: str, params: dict, timeout: int = 600,
+              extra_args: tuple[str, ...] = (), env_extra: dict | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.update(
         KEDRO_DISABLE_TELEMETRY="true",
@@ -59,7 +60,8 @@ def kedro_run(project: Path, pipeline: str, params: dict, timeout: int = 600) ->
         PYTHONUNBUFFERED="1",
     )
     kedro = Path(sys.executable).with_name("kedro")
-    cmd = [str(kedro), "run", f"--pipeline={pipeline}", "--params", params_arg(params)]
+    env.update(env_extra or {})
+    cmd = [str(kedro), "run", f"--pipeline={pipeline}", "--params", params_arg(params), *extra_args]
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -288,6 +288,9 @@ def problems(params: Mapping[str, Any], given: Mapping[str, Any] | None = None,
         message = check(value)
         if message:
             hint = HINTS.get(name)
+            present_default, default = get_path(defaults or {}, name)
+            if not hint and present_default and default != value:
+                hint = f"the configured value is {default!r}"
             out.append(f"{name}={value!r} {message}" + (f" ({hint})." if hint else "."))
     bad = {sentence.split("=", 1)[0] for sentence in out}
     for name, message in _cross_checks(params):
@@ -310,7 +313,7 @@ def validate_params(params: Mapping[str, Any], given: Mapping[str, Any] | None =
     if found:
         raise ParameterError(
             "Bad parameter" + ("s" if len(found) > 1 else "") + ": " + " ".join(found)
-            + " Nothing was run and nothing was written. Fix the value on the --params command line "
-            "(e.g. --params training.lr=1e-4) or in conf/base/parameters*.yml; README.md lists the run "
-            "selectors and conf/base/parameters_*.yml every other parameter."
+            + " Nothing was run and nothing was written. Fix it on the --params command line or in "
+            "conf/base/parameters*.yml (README.md lists the run selectors, conf/base/parameters_*.yml "
+            "every other parameter)."
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 from metal_pipeline.errors import MetalError
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(MetalError, RuntimeError):
     """A training or validation loss became NaN or infinite.
 
     Attributes:
