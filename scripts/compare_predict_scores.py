@@ -2,7 +2,7 @@
 """Check that ``predict`` scored a class's test images exactly as evaluation did.
 
     python scripts/compare_predict_scores.py \
-        --evaluation data/07_model_output/bottle/squares_rows-paper/anomaly_map_index.csv \
+        --evaluation data/07_model_output/<run>/<scoring>/anomaly_map_index.csv \
         --predictions data/07_model_output/predictions/bottle/squares_rows-paper/predictions.csv
 
 Rows are matched by image (``broken_large/000`` in the evaluation index,

@@ -6,9 +6,9 @@ checks the whole chain (export, resizing, pooling, integration) against the
 value the evaluation pipeline reported.
 
     python scripts/recompute_pauroc.py \
-        --maps data/07_model_output/bottle/squares_rows-paper/anomaly_maps \
+        --maps data/07_model_output/<run>/<scoring>/anomaly_maps \
         --dataset data/01_raw/mvtec_ad/bottle \
-        --metrics data/08_reporting/bottle/squares_rows-paper/metrics.json
+        --metrics data/08_reporting/<run>/<scoring>/metrics.json
 
 Definition (MVTec AD, IJCV 2021): pool every test pixel of the class (good
 images included); ROC over all thresholds; area from FPR 0 to 0.3 with linear

@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Print one finished run's facts as Markdown, for docs/RESULTS.md.
 
-    python scripts/run_report.py bottle squares_rows paper
+    python scripts/run_report.py <run name>                    # e.g. bottle-default-squares_rows-strict-s0-3f9a1c
+    python scripts/run_report.py bottle squares_rows paper     # a run of the old <class>/<config>-<masking> layout
 
-Reads data/06_models/<class>/<config>-<masking>/training_summary.json,
-data/08_reporting/<class>/<config>-<masking>/{metrics.json,training_history.csv}.
+Reads data/06_models/<run>/training_summary.json, data/08_reporting/<run>/training_history.csv
+and data/08_reporting/<run>/scoring-<hash>/metrics.json (the newest scoring folder).
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ import pandas as pd
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) == 1:
+        run = argv[0]
+        scored = sorted(Path(f"data/08_reporting/{run}").glob("scoring-*/metrics.json"), key=lambda p: p.stat().st_mtime)
+        if not scored:
+            print(f"No data/08_reporting/{run}/scoring-*/metrics.json: evaluate the run first.")
+            return 1
+        metrics_path = scored[-1]
+    elif len(argv) == 3:
+        class_name, config, masking = argv
+        run = f"{class_name}/{config}-{masking}"
+        metrics_path = Path(f"data/08_reporting/{run}/metrics.json")
+    else:
         print(__doc__)
         return 2
-    class_name, config, masking = argv
-    run = f"{class_name}/{config}-{masking}"
     summary = json.loads(Path(f"data/06_models/{run}/training_summary.json").read_text())
-    metrics = json.loads(Path(f"data/08_reporting/{run}/metrics.json").read_text())
+    metrics = json.loads(metrics_path.read_text())
     history = pd.read_csv(f"data/08_reporting/{run}/training_history.csv")
 
     print(f"Run `{run}` ({summary['n_parameters']:,} parameters, seed {summary['seed']}):\n")

@@ -5,7 +5,7 @@
   The tracking/registry URI is whatever MLflow is set to (kedro-mlflow sets it
   from ``conf/base/mlflow.yml`` when ``kedro run`` starts).
 * Local file: a whole pickled ``AnomalyDetector`` as written by the training
-  pipeline (``data/06_models/<class>/<config>-<masking>/detector.pt``), loaded
+  pipeline (``data/06_models/<run name>/scoring-<hash>/detector.pt``), loaded
   with ``torch.load(weights_only=False)`` -- only load files you trust.
 
 Every failure a user can fix (unknown name, missing version or alias, missing
@@ -57,7 +57,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> AnomalyDetector:
     if not path.is_file():
         raise DataError(f"Checkpoint '{path}' (predict.checkpoint) does not exist. Fix: train first "
                         "(kedro run --pipeline=train_eval --params class=<class>), which writes "
-                        "data/06_models/<class>/<config>-<masking>/detector.pt, or correct the path.")
+                        "data/06_models/<run name>/scoring-<hash>/detector.pt, or correct the path.")
     try:
         obj = torch.load(path, map_location=device, weights_only=False)
     except (pickle.UnpicklingError, EOFError, RuntimeError, AttributeError, ModuleNotFoundError, OSError) as exc:
