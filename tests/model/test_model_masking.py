@@ -182,3 +182,23 @@ def test_probes_agree_with_full_jacobian(masking: str) -> None:
         assert full.diagonal().max().item() == 0.0
     else:
         assert full.diagonal().min().item() > 0
+
+
+@pytest.mark.parametrize("configuration", ["squares", "squares_rows", "rows_cols", "squares_rows_cols"])
+def test_strict_hole_hides_the_neighbourhood(configuration: str) -> None:
+    """hole=1: a square's reconstruction depends on no pixel of its 3x3 neighbourhood, and on every other square."""
+    torch.manual_seed(0)
+    cfg = MeTALConfig(img_size=N, patch_size=K, channels=C, embed_dim=16, num_heads=2, depth=2, mlp_ratio=2.0,
+                      decoder_hidden=24, decoder_layers=1, configuration=configuration, masking="strict", hole=1)
+    model = MeTAL(cfg).double().eval()
+    blocks = square_blocks(model, inputs(seed=3))
+    r, c = torch.div(torch.arange(T), P, rounding_mode="floor"), torch.arange(T) % P
+    near = torch.maximum((r[:, None] - r[None, :]).abs(), (c[:, None] - c[None, :]).abs()) <= 1
+    assert blocks[:, near].max().item() == 0.0
+    assert blocks[:, ~near].min().item() > 0
+
+
+def test_hole_too_large_is_refused() -> None:
+    with pytest.raises(ValueError, match="hole"):
+        MeTALConfig(img_size=N, patch_size=K, embed_dim=16, num_heads=2, configuration="squares",
+                    masking="strict", hole=2)

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from metal_pipeline.scoring import image_scores, reconstruct, residual_maps, smooth_maps
+from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps
+from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Scores:
     """What scoring a batch of images yields."""
 
     reconstructions: np.ndarray  # float32 (n, C, H, W) in model space
-    maps: np.ndarray  # float32 (n, H, W) smoothed residual maps
+    maps: np.ndarray  # float32 (n, H, W) smoothed (and normalised) anomaly maps
     scores: np.ndarray  # float64 (n,) image scores
     decisions: np.ndarray | None  # bool (n,) True = anomalous; None without a threshold
 
@@ -33,10 +34,19 @@ class AnomalyDetector(nn.Module):
 
     Args:
         net: maps (B, C, N, N) images in [0, 1] to their reconstruction.
-        sigma: Gaussian smoothing of the residual map, in model pixels.
+        sigma: Gaussian smoothing of each anomaly map, in model pixels.
         reduction: how a map becomes an image score ("max", "mean", "p99").
         threshold: image score above which an image is called anomalous.
         metadata: JSON-able facts about training (class, configuration, ...).
+        map_kinds: anomaly maps to compute (``metal_pipeline.scoring.maps``);
+            several are summed, each after normalisation when there is one.
+        offsets: pixel shifts ``(dy, dx)`` of the patch grid at test time. The
+            image is rolled by each, reconstructed, rolled back, and the maps
+            are averaged, so every pixel is inpainted from several contexts.
+        normalise: ``"none"``, ``"pixel"`` (each map minus the per-pixel mean,
+            over the per-pixel std, of validation normals: for aligned
+            objects) or ``"global"`` (one mean and std per map kind). Fitted
+            by :meth:`fit_normaliser`.
     """
 
     def __init__(
@@ -46,6 +56,9 @@ class AnomalyDetector(nn.Module):
         reduction: str = "max",
         threshold: float | None = None,
         metadata: dict | None = None,
+        map_kinds=("l2",),
+        offsets=((0, 0),),
+        normalise: str = "none",
     ) -> None:
         super().__init__()
         self.net = net
@@ -53,6 +66,12 @@ class AnomalyDetector(nn.Module):
         self.reduction = reduction
         self.threshold = None if threshold is None else float(threshold)
         self.metadata = dict(metadata or {})
+        self.map_kinds = check_kinds(map_kinds)
+        self.offsets = check_offsets(offsets)
+        if normalise not in NORMALISE_MODES:
+            raise ValueError(f"normalise must be one of {list(NORMALISE_MODES)}, got {normalise!r}")
+        self.normalise = normalise
+        self.norm_stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @property
     def img_size(self) -> int:
@@ -65,18 +84,120 @@ class AnomalyDetector(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def score(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> Scores:
-        """Score uint8 images ``(n, C, N, N)`` already at the model's size and channels."""
+    def scoring_settings(self) -> dict:
+        """The rules that turn a reconstruction into a score (logged and tagged)."""
+        return {"sigma": self.sigma, "reduction": self.reduction, "map_kinds": list(self._kinds()),
+                "offsets": [list(o) for o in self._offsets()], "normalise": self._normalise()}
+
+    # Detectors pickled before these settings existed score as they did then.
+    def _kinds(self) -> tuple[str, ...]:
+        return getattr(self, "map_kinds", ("l2",))
+
+    def _offsets(self) -> tuple[tuple[int, int], ...]:
+        return getattr(self, "offsets", ((0, 0),))
+
+    def _normalise(self) -> str:
+        return getattr(self, "normalise", "none")
+
+    def raw_maps(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu"):
+        """Smoothed, un-normalised maps per kind and the plain (offset 0) reconstructions."""
         if images.ndim != 4 or images.shape[1] != self.channels or images.shape[2:] != (self.img_size,) * 2:
             raise ValueError(
                 f"images of shape {images.shape} do not match the model, which expects "
                 f"(n, {self.channels}, {self.img_size}, {self.img_size})"
             )
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        kinds, offsets = self._kinds(), self._offsets()
         self.net.to(device)
-        recon = reconstruct(self.net, images, batch_size=batch_size, device=device)
-        maps = smooth_maps(residual_maps(images.astype(np.float32) / 255.0, recon), self.sigma)
-        scores = image_scores(maps, reduction=self.reduction)
+        n, _, h, w = images.shape
+        recon = np.empty(images.shape, dtype=np.float32)
+        maps = {k: np.empty((n, h, w), dtype=np.float32) for k in kinds}
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with torch.inference_mode():
+                for lo in range(0, n, batch_size):
+                    x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + batch_size]))
+                    x = x.to(device=device, dtype=torch.float32).div_(255.0)
+                    acc = {k: torch.zeros(len(x), h, w, device=device) for k in kinds}
+                    for dy, dx in offsets:
+                        shifted = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
+                        r = self.net(shifted)
+                        if tuple(r.shape) != tuple(x.shape):
+                            raise ValueError(f"model returned {tuple(r.shape)} for input {tuple(x.shape)}")
+                        if dy or dx:
+                            r = torch.roll(r, (-dy, -dx), dims=(2, 3))
+                        else:
+                            recon[lo:lo + len(x)] = r.float().cpu().numpy()
+                        for k, m in anomaly_maps(x, r.float(), kinds).items():
+                            acc[k] += m
+                    for k in kinds:
+                        maps[k][lo:lo + len(x)] = (acc[k] / len(offsets)).cpu().numpy()
+        finally:
+            self.net.train(was_training)
+        if (0, 0) not in offsets:
+            recon = reconstruct(self.net, images, batch_size=batch_size, device=device)
+        return {k: smooth_maps(m, self.sigma) for k, m in maps.items()}, recon
+
+    def fit_normaliser(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> None:
+        """Per-kind statistics of normal images' maps (validation normals, never test)."""
+        self.norm_stats = {}
+        if self._normalise() == "none":
+            return
+        maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
+        self.norm_stats = {k: map_statistics(m, self._normalise()) for k, m in maps.items()}
+
+    def combine(self, maps: dict[str, np.ndarray]) -> np.ndarray:
+        stats = getattr(self, "norm_stats", {})
+        out = None
+        for k in self._kinds():
+            m = maps[k]
+            if self._normalise() != "none":
+                if k not in stats:
+                    raise RuntimeError("normalise is set but fit_normaliser was never called")
+                mean, std = stats[k]
+                m = (m - mean) / std
+            out = m if out is None else out + m
+        return out.astype(np.float32, copy=False)
+
+    def score(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> Scores:
+        """Score uint8 images ``(n, C, N, N)`` already at the model's size and channels."""
+        maps, recon = self.raw_maps(images, batch_size=batch_size, device=device)
+        combined = self.combine(maps)
+        scores = image_scores(combined, reduction=self.reduction)
         decisions = None if self.threshold is None else scores > self.threshold
-        return Scores(reconstructions=recon, maps=maps, scores=scores, decisions=decisions)
+        return Scores(reconstructions=recon, maps=combined, scores=scores, decisions=decisions)
+
+
+NORMALISE_MODES = ("none", "pixel", "global")
+
+
+def check_offsets(offsets) -> tuple[tuple[int, int], ...]:
+    try:
+        out = tuple((int(dy), int(dx)) for dy, dx in offsets)
+    except (TypeError, ValueError):
+        raise ValueError(f"offsets must be a list of [dy, dx] pixel pairs, got {offsets!r}") from None
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"offsets must be a non-empty list of distinct [dy, dx] pairs, got {offsets!r}")
+    return out
+
+
+def map_statistics(maps: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and a floored std of normal maps, per pixel or global.
+
+    The per-pixel std of a few validation maps can be near zero somewhere by
+    chance; flooring it at a tenth of its median keeps one quiet pixel from
+    dominating every normalised map.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if mode == "pixel":
+        mean, std = maps.mean(axis=0), maps.std(axis=0)
+        std = np.maximum(std, 0.1 * float(np.median(std)) + 1e-12)
+    elif mode == "global":
+        mean, std = np.asarray(maps.mean()), np.asarray(maps.std() + 1e-12)
+    else:
+        raise ValueError(f"unknown normalise mode {mode!r}")
+    return mean.astype(np.float32), std.astype(np.float32)

@@ -86,6 +86,11 @@ class MeTALConfig:
         configuration: a key of ``CONFIGURATIONS``.
         masking: ``"none"``, ``"paper"`` or ``"strict"``; ``None`` resolves to
             ``"none"`` for ``squares_nomask`` and ``"paper"`` otherwise.
+        hole: radius, in tokens, of the neighbourhood a masked token may not
+            attend to (0 = only itself, the paper's mask; 1 = also its 8
+            neighbouring squares and the adjacent stripes). Larger holes make
+            each patch an inpainting of a larger hole, so a defect that spans
+            neighbouring patches cannot be copied from them.
     """
 
     img_size: int = 128
@@ -99,10 +104,11 @@ class MeTALConfig:
     decoder_layers: int = 1
     configuration: str = "squares_rows_cols"
     masking: str | None = None
+    hole: int = 0
 
     def __post_init__(self) -> None:
         for name in ("img_size", "patch_size", "channels", "embed_dim", "num_heads", "depth",
-                     "decoder_hidden", "decoder_layers"):
+                     "decoder_hidden", "decoder_layers", "hole"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"MeTALConfig.{name} must be an int, got {value!r}")
@@ -130,6 +136,15 @@ class MeTALConfig:
         for name in ("img_size", "patch_size", "channels", "embed_dim", "num_heads", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"MeTALConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.hole < 0:
+            raise ValueError(f"MeTALConfig.hole must be >= 0, got {self.hole}")
+        if self.hole and masking == "none":
+            raise ValueError("MeTALConfig.hole needs a masked configuration (masking paper or strict)")
+        if self.hole and 2 * self.hole + 1 >= self.grid:
+            raise ValueError(
+                f"MeTALConfig.hole {self.hole} hides every stripe of a {self.grid}-token grid; "
+                f"use hole < {(self.grid - 1) // 2}"
+            )
         if self.decoder_layers < 0:
             raise ValueError(f"MeTALConfig.decoder_layers must be >= 0, got {self.decoder_layers}")
         if self.decoder_layers > 0 and self.decoder_hidden < 1:

@@ -67,6 +67,26 @@ def diagonal_mask(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return mask
 
 
+def hole_mask(side: int, two_d: bool, hole: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Additive mask hiding from each token its neighbourhood of radius ``hole``.
+
+    ``two_d``: tokens are the ``side x side`` squares in row-major order and
+    the neighbourhood is Chebyshev (``max(|dr|, |dc|) <= hole``); otherwise
+    tokens are ``side`` stripes and the neighbourhood is ``|d| <= hole``.
+    ``hole = 0`` is :func:`diagonal_mask`.
+    """
+    idx = torch.arange(side)
+    if two_d:
+        r, c = torch.meshgrid(idx, idx, indexing="ij")
+        r, c = r.reshape(-1), c.reshape(-1)
+        dist = torch.maximum((r[:, None] - r[None, :]).abs(), (c[:, None] - c[None, :]).abs())
+    else:
+        dist = (idx[:, None] - idx[None, :]).abs()
+    mask = torch.zeros(dist.shape, dtype=dtype)
+    mask[dist <= hole] = float("-inf")
+    return mask
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention with a fused qkv projection.
 
@@ -145,7 +165,7 @@ class ShapeEncoder(nn.Module):
     """
 
     def __init__(self, num_tokens: int, token_dim: int, dim: int, num_heads: int, depth: int,
-                 mlp_ratio: float, masking: str) -> None:
+                 mlp_ratio: float, masking: str, mask: torch.Tensor | None = None) -> None:
         super().__init__()
         if masking not in ("none", "paper", "strict"):
             raise ValueError(f"unknown masking {masking!r}")
@@ -157,7 +177,12 @@ class ShapeEncoder(nn.Module):
         self.pos = nn.Parameter(torch.zeros(1, num_tokens, dim))
         self.blocks = nn.ModuleList(Block(dim, num_heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
-        mask = diagonal_mask(num_tokens) if masking != "none" else None
+        if masking == "none":
+            mask = None
+        elif mask is None:
+            mask = diagonal_mask(num_tokens)
+        elif tuple(mask.shape) != (num_tokens, num_tokens):
+            raise ValueError(f"mask must be ({num_tokens}, {num_tokens}), got {tuple(mask.shape)}")
         self.register_buffer("attn_mask", mask, persistent=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:

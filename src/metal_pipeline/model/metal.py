@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .config import MeTALConfig
-from .encoder import ShapeEncoder
+from .encoder import ShapeEncoder, hole_mask
 from .tokens import TOKENIZERS, from_squares
 
 
@@ -77,7 +77,9 @@ class MeTAL(nn.Module):
             {
                 shape: ShapeEncoder(num_tokens[shape], token_dims[shape], config.embed_dim,
                                     config.num_heads, config.depth, config.mlp_ratio,
-                                    config.masking)
+                                    config.masking,
+                                    hole_mask(p, shape == "squares", config.hole)
+                                    if config.masking != "none" else None)
                 for shape in config.shapes
             }
         )

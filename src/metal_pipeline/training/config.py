@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,9 @@ import torch
 # The stopping rule (max_epochs, min_epochs, patience, min_delta) and the
 # run-time settings (device, num_threads, checkpoint_every, progress) are left
 # out on purpose: changing them and re-running continues the same run.
-TRAJECTORY_FIELDS: tuple[str, ...] = ("lr", "batch_size", "weight_decay", "seed", "deterministic")
+TRAJECTORY_FIELDS: tuple[str, ...] = ("lr", "batch_size", "weight_decay", "seed", "deterministic",
+                                      "lr_schedule", "warmup_epochs")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,9 @@ class TrainConfig:
         deterministic: ``torch.use_deterministic_algorithms(True, warn_only=True)``
             and deterministic cuDNN for the run (restored afterwards).
         progress: show a tqdm progress bar over epochs.
+        lr_schedule: ``"constant"`` (the paper) or ``"cosine"`` (decay from lr
+            to 0 over ``max_epochs``, which then shapes the trajectory too).
+        warmup_epochs: linear warm-up from lr / warmup_epochs over these epochs.
     """
 
     lr: float = 1e-4
@@ -57,6 +63,8 @@ class TrainConfig:
     checkpoint_every: int = 1
     deterministic: bool = True
     progress: bool = True
+    lr_schedule: str = "constant"
+    warmup_epochs: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -78,6 +86,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not is_int(value) or value < low:
                 problems.append(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not is_int(self.warmup_epochs) or self.warmup_epochs < 0:
+            problems.append(f"warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}")
         if self.num_threads is not None and (not is_int(self.num_threads) or self.num_threads < 1):
             problems.append(f"num_threads must be None or an integer >= 1, got {self.num_threads!r}")
         for name in ("deterministic", "progress"):
@@ -117,6 +129,17 @@ class TrainConfig:
                         f"Invalid training config: {name} must be a number, got {params[name]!r}"
                     ) from None
         return cls(**params)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 1-based ``epoch`` (a pure function: nothing to checkpoint)."""
+        lr = float(self.lr)
+        if self.warmup_epochs and epoch <= self.warmup_epochs:
+            return lr * epoch / self.warmup_epochs
+        if self.lr_schedule == "cosine":
+            span = max(1, self.max_epochs - self.warmup_epochs)
+            t = min(1.0, (epoch - 1 - self.warmup_epochs) / span)
+            return lr * 0.5 * (1.0 + math.cos(math.pi * t))
+        return lr
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

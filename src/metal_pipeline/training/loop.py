@@ -145,6 +145,7 @@ def train(
     resume: Resume = "auto",
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     fingerprint_extra: Mapping[str, Any] | None = None,
+    augment: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> TrainResult:
     """Train ``model`` to reconstruct ``train_images``; keep the weights with the best validation loss.
 
@@ -166,6 +167,10 @@ def train(
             here stops the run; re-running resumes from ``last.pt``.
         fingerprint_extra: JSON-able facts that also define the run (e.g. model
             config, loss weights); resuming with different values is refused.
+        augment: ``augment(x, generator) -> (input, target)`` applied to every
+            training batch (validation batches are never augmented); it must
+            draw its randomness from ``generator`` so resume stays bit-identical.
+            Describe it in ``fingerprint_extra``.
 
     Returns:
         A :class:`TrainResult`.
@@ -218,7 +223,7 @@ def train(
                     stale.unlink()
 
         run = _Run(model, loss_fn, optimizer, generator, train_images, val_images, config, device,
-                   fp, fp_parts, checkpoint_dir, state, on_epoch_end)
+                   fp, fp_parts, checkpoint_dir, state, on_epoch_end, augment)
         already_finished = False
         if resumed_from is not None and run.is_finished():
             already_finished = True
@@ -253,7 +258,8 @@ def train(
 # -- the run -------------------------------------------------------------
 class _Run:
     def __init__(self, model, loss_fn, optimizer, generator, train_images, val_images, config, device,
-                 fp, fp_parts, checkpoint_dir, state, on_epoch_end):
+                 fp, fp_parts, checkpoint_dir, state, on_epoch_end, augment=None):
+        self.augment = augment
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -362,6 +368,9 @@ class _Run:
 
     def _train_epoch(self, epoch: int) -> tuple[float, dict[str, float]]:
         self.model.train()
+        lr = self.config.lr_at(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         n = len(self.train_images)
         order = torch.randperm(n, generator=self.generator).numpy()
         total, parts_total = 0.0, {}
@@ -369,7 +378,11 @@ class _Run:
             idx = order[lo:lo + self.config.batch_size]
             x = _to_device(self.train_images[idx], self.device)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, parts = self._loss(x)
+            if self.augment is not None:
+                x, target = self.augment(x, self.generator)
+                loss, parts = self._loss(x, target)
+            else:
+                loss, parts = self._loss(x)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingDivergedError(epoch, batch, "train", value, self.last_good, self.config.lr)
@@ -396,7 +409,8 @@ class _Run:
                 parts_total[k] = parts_total.get(k, 0.0) + v * len(x)
         return total / n, {k: v / n for k, v in parts_total.items()}
 
-    def _loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def _loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        target = x if target is None else target
         recon = self.model(x)
         if not isinstance(recon, torch.Tensor) or recon.shape != x.shape:
             got = tuple(recon.shape) if isinstance(recon, torch.Tensor) else type(recon).__name__
@@ -404,7 +418,7 @@ class _Run:
                 f"{type(self.model).__name__} must return a reconstruction tensor shaped like its input "
                 f"{tuple(x.shape)}, got {got}."
             )
-        out = self.loss_fn(recon, x)
+        out = self.loss_fn(recon, target)
         if isinstance(out, torch.Tensor):
             loss, raw_parts = out, {}
         elif isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor):

@@ -1,0 +1,86 @@
+"""Pixel anomaly maps from an image and its reconstruction, one function per kind.
+
+* ``l2``: squared error summed over channels (the paper's map).
+* ``msgms``: 1 - multi-scale gradient-magnitude similarity (RIAD, Zavrtanik et
+  al. 2021; InTra, Pirnay & Chai 2022). Gradient magnitudes of the channel-mean
+  image (Prewitt / 3, edge-replicated border) are compared as
+  ``GMS = (2 g_x g_r + c) / (g_x^2 + g_r^2 + c)``, ``c = 0.0026``, at scales
+  1, 1/2, 1/4, 1/8 (2x2 average pooling); each GMS map is upsampled back
+  (bilinear, half-pixel centres) and the map is ``1 - mean over scales``.
+  Structural differences count, a global brightness offset does not.
+* ``ssim``: 1 - SSIM map (Gaussian window sigma 1.5, channel mean, edge-
+  replicated border so the map keeps the image size).
+
+All functions take float tensors ``(B, C, H, W)`` in [0, 1] and return
+``(B, H, W)``; they work on any device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from metal_pipeline.model.ssim import gaussian_radius, ssim_map
+
+MAP_KINDS = ("l2", "msgms", "ssim")
+GMS_C = 0.0026
+MSGMS_SCALES = 4
+_PREWITT = torch.tensor([[1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, -1.0]]) / 3.0
+
+
+def l2_map(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    return (x - recon).square().sum(dim=1)
+
+
+def gradient_magnitude(gray: torch.Tensor) -> torch.Tensor:
+    """``(B, 1, H, W)`` -> ``(B, 1, H, W)`` Prewitt gradient magnitude."""
+    k = _PREWITT.to(gray.device, gray.dtype)
+    kernels = torch.stack((k, k.T)).unsqueeze(1)  # d/dx, d/dy
+    g = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), kernels)
+    return torch.sqrt(g[:, :1].square() + g[:, 1:].square() + 1e-12)
+
+
+def gms_map(x: torch.Tensor, recon: torch.Tensor, c: float = GMS_C) -> torch.Tensor:
+    """Gradient-magnitude similarity ``(B, 1, H, W)`` of the channel-mean images."""
+    gx = gradient_magnitude(x.mean(dim=1, keepdim=True))
+    gr = gradient_magnitude(recon.mean(dim=1, keepdim=True))
+    return (2 * gx * gr + c) / (gx.square() + gr.square() + c)
+
+
+def msgms_map(x: torch.Tensor, recon: torch.Tensor, scales: int = MSGMS_SCALES) -> torch.Tensor:
+    h, w = x.shape[-2:]
+    total = torch.zeros(x.shape[0], 1, h, w, device=x.device, dtype=x.dtype)
+    a, b = x, recon
+    for s in range(scales):
+        if s:
+            a, b = F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)
+        g = gms_map(a, b)
+        total += g if s == 0 else F.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
+    return 1.0 - total[:, 0] / scales
+
+
+def ssim_dissimilarity_map(x: torch.Tensor, recon: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    r = gaussian_radius(sigma)
+    pad = (r, r, r, r)
+    s = ssim_map(F.pad(x, pad, mode="replicate"), F.pad(recon, pad, mode="replicate"), 1.0, sigma)
+    return 1.0 - s.mean(dim=1)
+
+
+_FUNCTIONS = {"l2": l2_map, "msgms": msgms_map, "ssim": ssim_dissimilarity_map}
+
+
+def check_kinds(kinds) -> tuple[str, ...]:
+    if isinstance(kinds, str):
+        kinds = (kinds,)
+    kinds = tuple(kinds)
+    bad = [k for k in kinds if k not in MAP_KINDS]
+    if not kinds or bad:
+        raise ValueError(f"anomaly map kinds must be a non-empty list of {list(MAP_KINDS)}, got {list(kinds)}")
+    return kinds
+
+
+def anomaly_maps(x: torch.Tensor, recon: torch.Tensor, kinds) -> dict[str, torch.Tensor]:
+    """``{kind: (B, H, W) map}`` for each requested kind."""
+    if x.shape != recon.shape or x.dim() != 4:
+        raise ValueError(f"anomaly_maps: need two equal (B, C, H, W) tensors, got {tuple(x.shape)}, {tuple(recon.shape)}")
+    return {k: _FUNCTIONS[k](x, recon.to(x.dtype)) for k in check_kinds(kinds)}

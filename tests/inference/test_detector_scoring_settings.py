@@ -1,0 +1,68 @@
+"""AnomalyDetector scoring settings: map kinds, grid offsets, normalisation by validation normals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from metal_pipeline.inference.detector import AnomalyDetector, map_statistics
+from metal_pipeline.model import MeTAL, MeTALConfig
+
+
+def _net():
+    torch.manual_seed(0)
+    return MeTAL(MeTALConfig(img_size=32, patch_size=8, channels=3, embed_dim=16, num_heads=2,
+                             configuration="squares_rows", masking="strict"))
+
+
+def _images(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+
+
+def test_pixel_normalisation_centres_the_fit_set() -> None:
+    det = AnomalyDetector(_net(), sigma=1.0, map_kinds=["l2", "msgms"], normalise="pixel")
+    imgs = _images()
+    det.fit_normaliser(imgs)
+    raw, _ = det.raw_maps(imgs)
+    combined = det.combine(raw)
+    # each kind has per-pixel mean 0 over the fit set, so their sum does too
+    np.testing.assert_allclose(combined.mean(axis=0), 0.0, atol=1e-4)
+    scores = det.score(imgs).scores
+    assert scores.shape == (6,)
+
+
+def test_normalise_without_fit_is_an_error() -> None:
+    det = AnomalyDetector(_net(), sigma=1.0, normalise="global")
+    with pytest.raises(RuntimeError, match="fit_normaliser"):
+        det.score(_images())
+
+
+def test_offsets_average_rolled_reconstructions() -> None:
+    net = _net()
+    imgs = _images(2)
+    det = AnomalyDetector(net, sigma=0.0, offsets=[[0, 0], [4, 4]])
+    maps, recon = det.raw_maps(imgs)
+    x = torch.from_numpy(imgs).float() / 255
+    with torch.no_grad():
+        r0 = net(x)
+        r1 = torch.roll(net(torch.roll(x, (4, 4), dims=(2, 3))), (-4, -4), dims=(2, 3))
+    expected = (((x - r0) ** 2).sum(1) + ((x - r1) ** 2).sum(1)) / 2
+    np.testing.assert_allclose(maps["l2"], expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(recon, r0.numpy(), rtol=1e-6)
+
+
+def test_old_pickles_without_settings_score_as_before() -> None:
+    det = AnomalyDetector(_net(), sigma=1.0)
+    for attr in ("map_kinds", "offsets", "normalise", "norm_stats"):
+        delattr(det, attr)
+    assert det.score(_images(2)).maps.shape == (2, 32, 32)
+
+
+def test_map_statistics_floor_the_std() -> None:
+    maps = np.zeros((4, 8, 8), np.float32)
+    maps[:, 0, 0] = [1, 2, 3, 4]
+    mean, std = map_statistics(maps, "pixel")
+    assert std.min() > 0
+    with pytest.raises(ValueError):
+        AnomalyDetector(_net(), sigma=1.0, normalise="zscore")
