@@ -19,6 +19,7 @@ for _var in ("KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRAC
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
 from metal_pipeline.hooks import FriendlyErrorHooks, RunIdentityHooks, resolve_run
+from metal_pipeline.recipes import recipe_value
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -34,5 +35,5 @@ CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"env": _env, "run": resolve_run},
+    "custom_resolvers": {"env": _env, "run": resolve_run, "recipe_default": recipe_value},
 }

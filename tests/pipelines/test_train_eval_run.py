@@ -50,7 +50,8 @@ def test_registered_model_loads_back_with_identical_reconstructions(trained_proj
     version = tracking.get_model_version("metal-widget-squares_rows", "1")
     for tag in ("class", "configuration", "masking", "seed", "git_commit", "threshold"):
         assert tag in version.tags
-    assert version.tags["masking"] == "paper"
+    assert version.tags["masking"] == "strict"  # the default recipe
+    assert version.tags["recipe"] == "default"
 
     registered = mlflow.pytorch.load_model("models:/metal-widget-squares_rows/1", map_location="cpu")
     local = torch.load(run_dir / "detector.pt", weights_only=False)

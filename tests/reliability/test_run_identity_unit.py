@@ -41,15 +41,15 @@ def changed(params, dotted, value):
 def test_same_parameters_same_names(defaults):
     a, b = run_identity.identity(defaults), run_identity.identity(copy.deepcopy(defaults))
     assert a == b
-    assert re.fullmatch(r"bottle-default-squares_rows-paper-s0-[0-9a-f]{6}", a.name)
+    assert re.fullmatch(r"bottle-default-squares_rows-strict-s0-[0-9a-f]{6}", a.name)
     assert re.fullmatch(r"bottle-128px-s0-[0-9a-f]{6}", a.split)
     assert re.fullmatch(r"scoring-[0-9a-f]{6}", a.scoring)
-    assert re.fullmatch(r"bottle-default-ablation-paper-s0-[0-9a-f]{6}", a.ablation)
+    assert re.fullmatch(r"bottle-default-ablation-strict-s0-[0-9a-f]{6}", a.ablation)
 
 
 @pytest.mark.parametrize("dotted, value", [
     ("training.lr", 3e-4), ("training.batch_size", 32), ("training.max_epochs", 10), ("training.loss.ssim_weight", 0.5),
-    ("model.embed_dim", 64), ("model.depth", 2), ("recipe", "paper"), ("masking", "strict"), ("config", "squares"),
+    ("model.embed_dim", 64), ("model.depth", 2), ("recipe", "paper"), ("masking", "paper"), ("config", "squares"), ("model.hole", 1), ("training.augment", {}), ("training.lr_schedule", "cosine"),
     ("seed", 1), ("ingestion.img_size", 64), ("ingestion.val_fraction", 0.2), ("ingestion.channels", 1),
     ("ingestion.data_root", "/data/mvtec"), ("ingestion.head_ct.n_train_normal", 70),
 ])

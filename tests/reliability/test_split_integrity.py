@@ -84,7 +84,7 @@ def test_changed_seed_gives_a_new_split_and_run_and_keeps_the_old_ones(project, 
     assert len(splits) == 2 and first["split"].name in splits
     assert [s for s in splits if s != first["split"].name][0].startswith("ct-32px-s1-")
     assert len(runs) == 2 and first["name"].name in runs
-    assert [r for r in runs if r != first["name"].name][0].startswith("ct-default-squares_rows-paper-s1-")
+    assert [r for r in runs if r != first["name"].name][0].startswith("ct-default-squares_rows-strict-s1-")
     # the seed-0 split and run are byte-identical afterwards
     assert files_under(project_dir, [first["name"].name, first["split"].name]) == before
 

@@ -32,7 +32,7 @@ Check = Callable[[Any], str | None]
 """A check returns None when the value is fine, else what is wrong ("must be ...")."""
 
 #: Mappings whose keys the user chooses (e.g. ``ingestion.class_paths.<class>``).
-OPEN_MAPPINGS = ("ingestion.class_paths",)
+OPEN_MAPPINGS = ("ingestion.class_paths", "training.augment")
 
 _CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -180,7 +180,14 @@ SCHEMA: dict[str, Check] = {
     "training.loss.l1_weight": number(0),
     "training.loss.ssim_weight": number(0),
     "scoring.sigma": number(0),
-    "scoring.reduction": text,
+    "scoring.reduction": lambda v: _one_of_list("max", "mean", "p99", "top1")(v),
+    "scoring.map_kinds": lambda v: _map_kinds(v),
+    "scoring.normalise": lambda v: _one_of_list("none", "pixel", "global")(v),
+    "scoring.offsets": lambda v: _offsets(v),
+    "model.hole": integer(0),
+    "training.lr_schedule": lambda v: _one_of_list("constant", "cosine")(v),
+    "training.warmup_epochs": integer(0),
+    "training.augment": lambda v: _augment(v),
     "scoring.threshold_target_fpr": number(0, 1, low_open=True, high_open=True),
     "scoring.batch_size": integer(1),
     "heatmaps.batch_size": integer(1),
@@ -194,6 +201,41 @@ SCHEMA: dict[str, Check] = {
     "predict.threshold": number(optional=True),
     "predict.device": device,
 }
+
+def _one_of_list(*allowed: Any) -> Check:
+    def check(v: Any) -> str | None:
+        return None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
+    return check
+
+
+def _map_kinds(v: Any) -> str | None:
+    from metal_pipeline.scoring.maps import MAP_KINDS
+
+    kinds = [v] if isinstance(v, str) else v
+    if not isinstance(kinds, (list, tuple)) or not kinds or any(k not in MAP_KINDS for k in kinds):
+        return f"must be a non-empty list of {', '.join(MAP_KINDS)} (e.g. [l2,msgms])"
+    return None
+
+
+def _offsets(v: Any) -> str | None:
+    ok = isinstance(v, (list, tuple)) and v and all(
+        isinstance(o, (list, tuple)) and len(o) == 2 and all(_is_int(x) and x >= 0 for x in o) for o in v)
+    return None if ok else "must be a non-empty list of [dy, dx] pixel shifts >= 0, e.g. [[0,0],[8,8]]"
+
+
+def _augment(v: Any) -> str | None:
+    from metal_pipeline.training.augment import AugmentConfig
+
+    if v is None:
+        return None
+    if not isinstance(v, Mapping):
+        return "must be a mapping such as {synthetic_prob: 0.5}"
+    try:
+        AugmentConfig.from_dict(v)
+    except ValueError as exc:
+        return f"is invalid: {exc}"
+    return None
+
 
 #: Fixes shown for a parameter (else: "pass e.g. --params <name>=<default>").
 HINTS: dict[str, str] = {

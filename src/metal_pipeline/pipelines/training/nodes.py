@@ -17,6 +17,7 @@ from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss, default
 from metal_pipeline.tracking.git_info import git_commit
 from metal_pipeline.tracking.registry import find_registered_version, log_and_register, registered_model_name
 from metal_pipeline.training import TrainConfig, train
+from metal_pipeline.training.augment import AugmentConfig, Augmenter
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ def train_model(
     checkpoint_root = params.pop("checkpoint_root")
     resume = params.pop("resume", "auto")
     log_every = params.pop("log_every", 0)
+    augment = AugmentConfig.from_dict(params.pop("augment", None) or {})
     train_cfg = TrainConfig.from_dict({**params, "seed": seed})
 
     import torch
@@ -112,7 +114,8 @@ def train_model(
         checkpoint_dir=checkpoint_dir,
         resume=resume,
         on_epoch_end=EpochReporter(tracking_prefix, log_every),
-        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params),
+        augment=Augmenter(augment) if augment.active else None,
+        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params), "augment": augment.to_dict(),
                            "split": {"name": split_manifest.get("split"), **split_manifest.get("digests", {})}},
     )
     if result.already_finished:
@@ -152,8 +155,13 @@ def build_detector(
     training_summary: dict[str, Any],
 ) -> tuple[AnomalyDetector, dict[str, Any]]:
     """Wrap the network with its scoring rule and a threshold from validation normals."""
-    detector = AnomalyDetector(net, sigma=scoring_params["sigma"], reduction=scoring_params["reduction"])
+    detector = AnomalyDetector(net, sigma=scoring_params["sigma"], reduction=scoring_params["reduction"],
+                               map_kinds=scoring_params.get("map_kinds", ["l2"]),
+                               offsets=scoring_params.get("offsets", [[0, 0]]),
+                               normalise=scoring_params.get("normalise", "none"))
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
+    # Map statistics and the threshold both come from validation normals (never the test set).
+    detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
     scores = detector.score(normals.images, batch_size=scoring_params["batch_size"]).scores
     card = choose_threshold(scores, scoring_params["threshold_target_fpr"])
     detector.threshold = card["threshold"]
@@ -184,6 +192,9 @@ def register_detector(
         "threshold": threshold_card["threshold"],
         "sigma": detector.sigma,
         "reduction": detector.reduction,
+        "map_kinds": ",".join(detector.map_kinds),
+        "normalise": detector.normalise,
+        "offsets": str([list(o) for o in detector.offsets]),
         "img_size": detector.img_size,
         "channels": detector.channels,
     }

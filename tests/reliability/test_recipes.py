@@ -1,0 +1,66 @@
+"""Recipes: one parameter selects a full set of choices; explicit parameters win; bad values are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+
+from metal_pipeline.errors import ParameterError
+from metal_pipeline.params.validate import validate_params
+from metal_pipeline.recipes import RECIPES, recipe_value
+from metal_pipeline.settings import CONFIG_LOADER_ARGS
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def load(runtime_params):
+    return dict(OmegaConfigLoader(str(CONF), runtime_params=runtime_params, **CONFIG_LOADER_ARGS)["parameters"])
+
+
+def _get(params, dotted):
+    node = params
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+@pytest.mark.parametrize("recipe", ["default", "paper"])
+def test_every_recipe_key_reaches_the_parameters(recipe):
+    params = load({"recipe": recipe})
+    for key, value in RECIPES[recipe].items():
+        assert _get(params, key) == value, key
+
+
+def test_the_default_recipe_is_the_main_command():
+    assert load({})["recipe"] == "default"
+    assert load({})["masking"] == "strict"
+
+
+def test_explicit_parameters_override_the_recipe():
+    params = load({"recipe": "paper", "masking": "strict", "scoring": {"sigma": 2.0}})
+    assert params["masking"] == "strict"
+    assert params["scoring"]["sigma"] == 2.0
+    assert params["scoring"]["map_kinds"] == ["l2"]  # the rest stays the paper's
+
+
+@pytest.mark.parametrize("given, name", [
+    ({"recipe": "fast"}, "recipe"),
+    ({"scoring": {"map_kinds": ["l1"]}}, "scoring.map_kinds"),
+    ({"scoring": {"normalise": "zscore"}}, "scoring.normalise"),
+    ({"scoring": {"offsets": [[0]]}}, "scoring.offsets"),
+    ({"scoring": {"reduction": "median"}}, "scoring.reduction"),
+    ({"training": {"augment": {"synthetic_prob": 3}}}, "training.augment"),
+    ({"training": {"lr_schedule": "step"}}, "training.lr_schedule"),
+    ({"model": {"hole": -1}}, "model.hole"),
+])
+def test_bad_recipe_parameters_are_refused_by_name(given, name):
+    params = load(given)
+    with pytest.raises(ParameterError, match=name.replace(".", r"\.")):
+        validate_params(params, given, load({}))
+
+
+def test_unknown_recipe_key_is_a_bug_not_a_silent_default():
+    with pytest.raises(KeyError):
+        recipe_value("training.nonexistent", "paper")
