@@ -102,7 +102,8 @@ def split_fields(params: Mapping[str, Any]) -> dict[str, Any]:
         "val_fraction": ingestion.get("val_fraction"),
         "extensions": ingestion.get("extensions"),
         "head_ct": ingestion.get("head_ct"),
-        "seed": params.get("seed"),
+        # the split's own seed when fixed (ingestion.split_seed), else the run seed
+        "seed": params.get("seed") if ingestion.get("split_seed") is None else ingestion.get("split_seed"),
     }
 
 

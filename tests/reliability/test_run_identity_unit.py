@@ -79,7 +79,7 @@ def test_a_new_training_or_model_key_is_covered_without_code_changes(defaults):
 
 def test_scoring_key_follows_scoring_heatmaps_and_evaluation(defaults):
     base = run_identity.scoring_name(defaults)
-    for dotted, value in (("scoring.sigma", 2.0), ("heatmaps.export_resolution", "model"),
+    for dotted, value in (("scoring.sigma", 3.0), ("heatmaps.export_resolution", "model"),
                           ("evaluation.max_fpr", 0.1)):
         assert run_identity.scoring_name(changed(defaults, dotted, value)) != base
     for dotted, value in (("scoring.batch_size", 1), ("heatmaps.device", "cuda"), ("heatmaps.output_root", "x")):
@@ -140,3 +140,12 @@ def test_unknown_names_get_a_did_you_mean(defaults, given, suggestion):
 
 def test_user_chosen_class_paths_are_not_unknown(defaults):
     assert problems(defaults, {"ingestion": {"class_paths": {"my_ct": "/data/ct"}}}, defaults) == []
+
+
+def test_fixed_split_seed_keeps_the_split_across_training_seeds(defaults):
+    fixed = changed(defaults, "ingestion.split_seed", 0)
+    a, b = run_identity.identity(fixed), run_identity.identity(changed(fixed, "seed", 3))
+    assert a.split == b.split
+    assert a.name != b.name
+    follow = run_identity.identity(changed(defaults, "seed", 3))
+    assert follow.split != a.split  # split_seed null: the split follows the run seed

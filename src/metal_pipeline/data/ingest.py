@@ -55,6 +55,7 @@ class IngestionConfig:
     img_size: int = 128
     channels: int | str = "auto"
     val_fraction: float = 0.1
+    split_seed: int | None = None
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS
     head_ct: HeadCTConfig = field(default_factory=HeadCTConfig)
 

@@ -151,6 +151,7 @@ SCHEMA: dict[str, Check] = {
     "ingestion.data_root": text,
     "ingestion.img_size": integer(8),
     "ingestion.channels": one_of("auto", 1, 3),
+    "ingestion.split_seed": integer(0, optional=True),
     "ingestion.val_fraction": number(0, 1, low_open=True, high_open=True),
     "ingestion.head_ct.n_train_normal": integer(1),
     "ingestion.head_ct.n_test_normal": integer(1, optional=True),

@@ -14,7 +14,8 @@ def ingest(class_name: str, ingestion: dict[str, Any], seed: int) -> tuple[Image
     checked before Kedro saves any of the outputs, so bad data never leaves a
     half-updated set of splits behind. The fourth output, ``split_manifest``,
     names the split and records a digest of each set (see ``run_identity``)."""
-    splits = ingest_class(class_name, ingestion, seed)
+    split_seed = seed if ingestion.get("split_seed") is None else int(ingestion["split_seed"])
+    splits = ingest_class(class_name, ingestion, split_seed)
     manifest = split_manifest({"class": class_name, "ingestion": ingestion, "seed": seed},
                               splits.train, splits.val, splits.test)
     return splits.train, splits.val, splits.test, manifest
