@@ -24,6 +24,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600; give the file the mode a plain open() would
+        # (0666 minus the umask) so other users and services can read outputs.
+        os.chmod(tmp_path, 0o666 & ~_current_umask())
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -31,10 +34,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(target: str | os.PathLike, payload: bytes) -> None:
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(payload)
-
-
-def atomic_write_text(target: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(target, text.encode("utf-8"))
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
