@@ -25,7 +25,9 @@ def test_head_ct_protocol_gives_image_auroc_only(tmp_path):
     report = run_layout(project, "ct")["reports"]
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["pixel_level"] is False
-    assert set(metrics["overall"]) == {"image_auroc", "n_images", "n_anomalous"}
+    decision = {"image_precision_at_threshold", "image_recall_at_threshold", "image_f1_at_threshold",
+                "n_flagged_at_threshold"}
+    assert set(metrics["overall"]) == {"image_auroc", "n_images", "n_anomalous"} | decision
     assert metrics["overall"]["n_images"] == 4 + 5 and metrics["overall"]["n_anomalous"] == 5
     assert 0.0 <= metrics["overall"]["image_auroc"] <= 1.0
     table = pd.read_csv(report / "metrics.csv")

@@ -43,12 +43,15 @@ def score_test_set(detector: AnomalyDetector, test_set: ImageSet, params: dict[s
     (after checking that ``test_set`` belongs to the detector's training split)."""
     check_test_split(detector, test_set)
     result = detector.score(test_set.images, batch_size=params["batch_size"], device=params.get("device", "cpu"))
-    logger.info("Scored %d test images (sigma=%g, score=%s of the map)", len(test_set), detector.sigma,
-                detector.reduction)
+    settings = detector.scoring_settings()
+    logger.info("Scored %d test images (maps %s, normalise %s, sigma=%g, score=%s of the map)", len(test_set),
+                "+".join(settings["map_kinds"]), settings["normalise"], detector.sigma, detector.reduction)
     return {
         "reconstructions": result.reconstructions.astype(np.float32),
         "maps": result.maps.astype(np.float32),
         "scores": result.scores,
+        # the decision threshold stored with the model (NaN without one)
+        "threshold": np.array(np.nan if detector.threshold is None else detector.threshold, dtype=np.float64),
     }
 
 
