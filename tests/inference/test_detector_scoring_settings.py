@@ -66,3 +66,19 @@ def test_map_statistics_floor_the_std() -> None:
     assert std.min() > 0
     with pytest.raises(ValueError):
         AnomalyDetector(_net(), sigma=1.0, normalise="zscore")
+
+
+def test_leave_one_out_scores_are_not_fitted_on_themselves() -> None:
+    det = AnomalyDetector(_net(), sigma=1.0, map_kinds=["l2"], normalise="pixel")
+    imgs = _images(6)
+    det.fit_normaliser(imgs)
+    stats = det.norm_stats
+    loo = det.leave_one_out_scores(imgs)
+    assert det.norm_stats is stats  # restored
+    raw, _ = det.raw_maps(imgs)
+    for i in range(len(imgs)):
+        keep = np.arange(len(imgs)) != i
+        mean, std = map_statistics(raw["l2"][keep], "pixel")
+        assert np.isclose(loo[i], ((raw["l2"][i] - mean) / std).max(), rtol=1e-5)
+    # in-sample scores are optimistic: lower than leave-one-out ones
+    assert (det.score(imgs).scores < loo).mean() > 0.5

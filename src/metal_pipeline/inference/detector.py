@@ -150,6 +150,29 @@ class AnomalyDetector(nn.Module):
         maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
         self.norm_stats = {k: map_statistics(m, self._normalise()) for k, m in maps.items()}
 
+    def leave_one_out_scores(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
+        """Image scores of normal images, each normalised with statistics of the *other* images.
+
+        Scoring the images the normaliser was fitted on would give them
+        optimistically low scores, and a threshold taken from those would flag
+        most new normals. Without normalisation this is plain :meth:`score`.
+        """
+        if self._normalise() == "none":
+            return self.score(images, batch_size=batch_size, device=device).scores
+        if len(images) < 3:
+            raise ValueError("leave-one-out scoring needs at least 3 normal images")
+        maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
+        saved = getattr(self, "norm_stats", {})
+        out = np.empty(len(images), dtype=np.float64)
+        try:
+            for i in range(len(images)):
+                keep = np.arange(len(images)) != i
+                self.norm_stats = {k: map_statistics(m[keep], self._normalise()) for k, m in maps.items()}
+                out[i] = image_scores(self.combine({k: m[i:i + 1] for k, m in maps.items()}), self.reduction)[0]
+        finally:
+            self.norm_stats = saved
+        return out
+
     def combine(self, maps: dict[str, np.ndarray]) -> np.ndarray:
         stats = getattr(self, "norm_stats", {})
         out = None

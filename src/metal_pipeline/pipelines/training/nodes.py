@@ -162,14 +162,14 @@ def build_detector(
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
     # Map statistics and the threshold both come from validation normals (never the test set).
     detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
-    scores = detector.score(normals.images, batch_size=scoring_params["batch_size"]).scores
+    scores = detector.leave_one_out_scores(normals.images, batch_size=scoring_params["batch_size"])
     card = choose_threshold(scores, scoring_params["threshold_target_fpr"])
     detector.threshold = card["threshold"]
     detector.metadata = {k: training_summary.get(k) for k in ("run_name", "recipe", "class", "configuration",
                                                               "masking", "seed", "split")}
     # What makes this detector: the trained run plus the scoring rule (registry de-duplication key).
     detector.metadata["detector_key"] = run_identity.short_hash(
-        {"run": training_summary.get("run_name"),
+        {"run": training_summary.get("run_name"), "threshold": card["threshold"],
          "scoring": {k: v for k, v in scoring_params.items() if k not in run_identity.OPERATIONAL["scoring"]}},
         length=16)
     logger.info("Decision threshold %.6g (%s)", card["threshold"], card["rule"])
