@@ -9,6 +9,7 @@ scores in both places. The detector is what gets logged to MLflow: its
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,7 +161,11 @@ class AnomalyDetector(nn.Module):
         if self._normalise() == "none":
             return self.score(images, batch_size=batch_size, device=device).scores
         if len(images) < 3:
-            raise ValueError("leave-one-out scoring needs at least 3 normal images")
+            # Too few to leave one out (tiny data sets): in-sample scores, said in the log.
+            logging.getLogger(__name__).warning(
+                "Only %d validation normals: the threshold comes from scores normalised on those same "
+                "images (optimistic); use more validation images for a reliable threshold.", len(images))
+            return self.score(images, batch_size=batch_size, device=device).scores
         maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
         saved = getattr(self, "norm_stats", {})
         out = np.empty(len(images), dtype=np.float64)
