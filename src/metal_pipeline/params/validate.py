@@ -21,6 +21,7 @@ Two kinds of checks:
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -91,6 +92,25 @@ def one_of(*choices: Any) -> Check:
     def check(v: Any) -> str | None:
         if v not in choices:
             return "must be one of " + ", ".join(str(c) for c in choices)
+        return None
+    return check
+
+
+def project_choices(module: str, name: str) -> Check:
+    """``one_of`` over a tuple that the owning module defines (imported on first use,
+    so that checking parameters does not import torch at start-up)."""
+    def check(v: Any) -> str | None:
+        return one_of(*getattr(importlib.import_module(module), name))(v)
+    return check
+
+
+def project_check(module: str, name: str, what: str) -> Check:
+    """The owning module's own checker (it raises ``ValueError``), imported on first use."""
+    def check(v: Any) -> str | None:
+        try:
+            getattr(importlib.import_module(module), name)(v)
+        except (TypeError, ValueError):
+            return what
         return None
     return check
 
@@ -181,12 +201,14 @@ SCHEMA: dict[str, Check] = {
     "training.loss.l1_weight": number(0),
     "training.loss.ssim_weight": number(0),
     "scoring.sigma": number(0),
-    "scoring.reduction": lambda v: _one_of_list("max", "mean", "p99", "top1")(v),
-    "scoring.map_kinds": lambda v: _map_kinds(v),
-    "scoring.normalise": lambda v: _one_of_list("none", "pixel", "global")(v),
-    "scoring.offsets": lambda v: _offsets(v),
+    "scoring.reduction": project_choices("metal_pipeline.scoring.image_score", "REDUCTIONS"),
+    "scoring.map_kinds": project_check("metal_pipeline.scoring.maps", "check_kinds",
+                                       "must be a non-empty list of l2, msgms, ssim (e.g. [l2,msgms])"),
+    "scoring.normalise": project_choices("metal_pipeline.inference.detector", "NORMALISE_MODES"),
+    "scoring.offsets": project_check("metal_pipeline.inference.detector", "check_offsets",
+                                     "must be a non-empty list of distinct [dy, dx] pixel shifts, e.g. [[0,0],[8,8]]"),
     "model.hole": integer(0),
-    "training.lr_schedule": lambda v: _one_of_list("constant", "cosine")(v),
+    "training.lr_schedule": project_choices("metal_pipeline.training.config", "LR_SCHEDULES"),
     "training.warmup_epochs": integer(0),
     "training.augment": lambda v: _augment(v),
     "scoring.threshold_target_fpr": number(0, 1, low_open=True, high_open=True),
@@ -202,27 +224,6 @@ SCHEMA: dict[str, Check] = {
     "predict.threshold": number(optional=True),
     "predict.device": device,
 }
-
-def _one_of_list(*allowed: Any) -> Check:
-    def check(v: Any) -> str | None:
-        return None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
-    return check
-
-
-def _map_kinds(v: Any) -> str | None:
-    from metal_pipeline.scoring.maps import MAP_KINDS
-
-    kinds = [v] if isinstance(v, str) else v
-    if not isinstance(kinds, (list, tuple)) or not kinds or any(k not in MAP_KINDS for k in kinds):
-        return f"must be a non-empty list of {', '.join(MAP_KINDS)} (e.g. [l2,msgms])"
-    return None
-
-
-def _offsets(v: Any) -> str | None:
-    ok = isinstance(v, (list, tuple)) and v and all(
-        isinstance(o, (list, tuple)) and len(o) == 2 and all(_is_int(x) and x >= 0 for x in o) for o in v)
-    return None if ok else "must be a non-empty list of [dy, dx] pixel shifts >= 0, e.g. [[0,0],[8,8]]"
-
 
 def _augment(v: Any) -> str | None:
     from metal_pipeline.training.augment import AugmentConfig
