@@ -143,13 +143,16 @@ class AnomalyDetector(nn.Module):
             recon = reconstruct(self.net, images, batch_size=batch_size, device=device)
         return {k: smooth_maps(m, self.sigma) for k, m in maps.items()}, recon
 
-    def fit_normaliser(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> None:
-        """Per-kind statistics of normal images' maps (validation normals, never test)."""
-        self.norm_stats = {}
-        if self._normalise() == "none":
-            return
+    def fit_normaliser(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
+        """Fit per-kind map statistics on normal images (validation normals, never test).
+
+        Returns those images' held-out scores (see :meth:`leave_one_out_scores`),
+        from the same maps, so a threshold needs no second pass of the model.
+        """
         maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
-        self.norm_stats = {k: map_statistics(m, self._normalise()) for k, m in maps.items()}
+        mode = self._normalise()
+        self.norm_stats = {} if mode == "none" else {k: map_statistics(m, mode) for k, m in maps.items()}
+        return self._held_out_scores(maps)
 
     def leave_one_out_scores(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
         """Image scores of normal images, each normalised with statistics of the *other* images.
@@ -158,21 +161,30 @@ class AnomalyDetector(nn.Module):
         optimistically low scores, and a threshold taken from those would flag
         most new normals. Without normalisation this is plain :meth:`score`.
         """
-        if self._normalise() == "none":
-            return self.score(images, batch_size=batch_size, device=device).scores
-        if len(images) < 3:
+        maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
+        return self._held_out_scores(maps)
+
+    def _held_out_scores(self, maps: dict[str, np.ndarray]) -> np.ndarray:
+        mode = self._normalise()
+        n = len(next(iter(maps.values())))
+        if mode == "none":
+            return image_scores(self.combine(maps), self.reduction)
+        saved = getattr(self, "norm_stats", {})
+        if n < 3:
             # Too few to leave one out (tiny data sets): in-sample scores, said in the log.
             logging.getLogger(__name__).warning(
                 "Only %d validation normals: the threshold comes from scores normalised on those same "
-                "images (optimistic); use more validation images for a reliable threshold.", len(images))
-            return self.score(images, batch_size=batch_size, device=device).scores
-        maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
-        saved = getattr(self, "norm_stats", {})
-        out = np.empty(len(images), dtype=np.float64)
+                "images (optimistic); use more validation images for a reliable threshold.", n)
+            self.norm_stats = {k: map_statistics(m, mode) for k, m in maps.items()}
+            try:
+                return image_scores(self.combine(maps), self.reduction)
+            finally:
+                self.norm_stats = saved
+        out = np.empty(n, dtype=np.float64)
         try:
-            for i in range(len(images)):
-                keep = np.arange(len(images)) != i
-                self.norm_stats = {k: map_statistics(m[keep], self._normalise()) for k, m in maps.items()}
+            for i in range(n):
+                keep = np.arange(n) != i
+                self.norm_stats = {k: map_statistics(m[keep], mode) for k, m in maps.items()}
                 out[i] = image_scores(self.combine({k: m[i:i + 1] for k, m in maps.items()}), self.reduction)[0]
         finally:
             self.norm_stats = saved

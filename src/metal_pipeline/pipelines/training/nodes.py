@@ -161,8 +161,7 @@ def build_detector(
                                normalise=scoring_params.get("normalise", "none"))
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
     # Map statistics and the threshold both come from validation normals (never the test set).
-    detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
-    scores = detector.leave_one_out_scores(normals.images, batch_size=scoring_params["batch_size"])
+    scores = detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
     card = choose_threshold(scores, scoring_params["threshold_target_fpr"])
     detector.threshold = card["threshold"]
     detector.metadata = {k: training_summary.get(k) for k in ("run_name", "recipe", "class", "configuration",
