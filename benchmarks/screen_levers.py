@@ -166,8 +166,6 @@ def _metrics(masks, maps, labels, scores):
 
 def _score_grid(net, d, device: str):
     """Every scoring setting on one trained model: validation and test metrics."""
-    import torch
-
     from metal_pipeline.inference.detector import AnomalyDetector
     from metal_pipeline.scoring.image_score import image_scores
     from metal_pipeline.scoring.synthetic import paste_anomalies
@@ -205,7 +203,6 @@ def _score_grid(net, d, device: str):
                              if red == "max" or k == "image_auroc"})
             row["test"] = test
             rows.append(row)
-    del torch
     return rows
 
 

@@ -1,6 +1,6 @@
 """From a trained model to anomaly maps and image scores (no Kedro imports).
 
-reconstruct -> residual_maps -> smooth_maps -> image_scores; resize_maps for
+reconstruct -> maps.anomaly_maps (residual_maps: the l2 kind on numpy) -> smooth_maps -> image_scores; resize_maps for
 evaluation at original mask resolution; export_anomaly_maps / read_anomaly_maps
 for the official MVTec AD TIFF layout.
 """

@@ -1,8 +1,11 @@
-"""Pixel anomaly maps from reconstruction residuals."""
+"""The paper's residual map on numpy arrays (the ``l2`` kind of :mod:`metal_pipeline.scoring.maps`)."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from metal_pipeline.scoring.maps import l2_map
 
 
 def residual_maps(images_float: np.ndarray, recon: np.ndarray) -> np.ndarray:
@@ -21,6 +24,6 @@ def residual_maps(images_float: np.ndarray, recon: np.ndarray) -> np.ndarray:
     recon = np.asarray(recon)
     if images_float.ndim != 4 or images_float.shape != recon.shape:
         raise ValueError(f"residual_maps: need two equal (n, C, H, W) arrays, got {images_float.shape} and {recon.shape}")
-    diff = images_float.astype(np.float32, copy=False) - recon.astype(np.float32, copy=False)
-    np.square(diff, out=diff)
-    return diff.sum(axis=1, dtype=np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(images_float, dtype=np.float32))
+    r = torch.from_numpy(np.ascontiguousarray(recon, dtype=np.float32))
+    return l2_map(x, r).numpy()

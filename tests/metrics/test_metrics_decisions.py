@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from metal_pipeline.pipelines.evaluation.nodes import decision_metrics
+from metal_pipeline.metrics.decisions import decision_metrics
 
 
 def test_decision_metrics_match_sklearn():
