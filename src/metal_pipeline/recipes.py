@@ -33,6 +33,8 @@ _PAPER: dict[str, Any] = {
     "scoring.offsets": [[0, 0]],
     "scoring.sigma": 4.0,
     "scoring.reduction": "max",
+    "scoring.region": "all",
+    "scoring.region_erode": 0,
 }
 
 RECIPES: dict[str, dict[str, Any]] = {

@@ -18,6 +18,7 @@ from torch import nn
 
 from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps
 from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
+from metal_pipeline.scoring.foreground import region_masks
 
 
 @dataclass
@@ -48,6 +49,9 @@ class AnomalyDetector(nn.Module):
             over the per-pixel std, of validation normals: for aligned
             objects) or ``"global"`` (one mean and std per map kind). Fitted
             by :meth:`fit_normaliser`.
+        region: ``"all"`` or ``"foreground"``: the pixels the image score
+            reduces over (:mod:`metal_pipeline.scoring.foreground`; maps stay
+            whole), with ``region_erode`` pixels of the object's rim dropped.
     """
 
     def __init__(
@@ -60,6 +64,8 @@ class AnomalyDetector(nn.Module):
         map_kinds=("l2",),
         offsets=((0, 0),),
         normalise: str = "none",
+        region: str = "all",
+        region_erode: int = 0,
     ) -> None:
         super().__init__()
         self.net = net
@@ -73,6 +79,11 @@ class AnomalyDetector(nn.Module):
             raise ValueError(f"normalise must be one of {list(NORMALISE_MODES)}, got {normalise!r}")
         self.normalise = normalise
         self.norm_stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        region_masks(np.zeros((0, 1, 1, 1)), region, int(region_erode))  # validates region
+        if int(region_erode) < 0:
+            raise ValueError(f"region_erode must be >= 0, got {region_erode!r}")
+        self.region = region
+        self.region_erode = int(region_erode)
 
     @property
     def img_size(self) -> int:
@@ -88,7 +99,8 @@ class AnomalyDetector(nn.Module):
     def scoring_settings(self) -> dict:
         """The rules that turn a reconstruction into a score (logged and tagged)."""
         return {"sigma": self.sigma, "reduction": self.reduction, "map_kinds": list(self._kinds()),
-                "offsets": [list(o) for o in self._offsets()], "normalise": self._normalise()}
+                "offsets": [list(o) for o in self._offsets()], "normalise": self._normalise(),
+                "region": self._region()[0], "region_erode": self._region()[1]}
 
     # Detectors pickled before these settings existed score as they did then.
     def _kinds(self) -> tuple[str, ...]:
@@ -99,6 +111,14 @@ class AnomalyDetector(nn.Module):
 
     def _normalise(self) -> str:
         return getattr(self, "normalise", "none")
+
+    def _region(self) -> tuple[str, int]:
+        return getattr(self, "region", "all"), getattr(self, "region_erode", 0)
+
+    def regions(self, images: np.ndarray) -> np.ndarray | None:
+        """The scored pixels of each image (None: all of them)."""
+        region, erode = self._region()
+        return region_masks(images, region, erode)
 
     def raw_maps(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu"):
         """Smoothed, un-normalised maps per kind and the plain (offset 0) reconstructions."""
@@ -152,7 +172,7 @@ class AnomalyDetector(nn.Module):
         maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
         mode = self._normalise()
         self.norm_stats = {} if mode == "none" else {k: map_statistics(m, mode) for k, m in maps.items()}
-        return self._held_out_scores(maps)
+        return self._held_out_scores(maps, self.regions(images))
 
     def leave_one_out_scores(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
         """Image scores of normal images, each normalised with statistics of the *other* images.
@@ -162,13 +182,13 @@ class AnomalyDetector(nn.Module):
         most new normals. Without normalisation this is plain :meth:`score`.
         """
         maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
-        return self._held_out_scores(maps)
+        return self._held_out_scores(maps, self.regions(images))
 
-    def _held_out_scores(self, maps: dict[str, np.ndarray]) -> np.ndarray:
+    def _held_out_scores(self, maps: dict[str, np.ndarray], regions: np.ndarray | None = None) -> np.ndarray:
         mode = self._normalise()
         n = len(next(iter(maps.values())))
         if mode == "none":
-            return image_scores(self.combine(maps), self.reduction)
+            return image_scores(self.combine(maps), self.reduction, regions)
         saved = getattr(self, "norm_stats", {})
         if n < 3:
             # Too few to leave one out (tiny data sets): in-sample scores, said in the log.
@@ -177,7 +197,7 @@ class AnomalyDetector(nn.Module):
                 "images (optimistic); use more validation images for a reliable threshold.", n)
             self.norm_stats = {k: map_statistics(m, mode) for k, m in maps.items()}
             try:
-                return image_scores(self.combine(maps), self.reduction)
+                return image_scores(self.combine(maps), self.reduction, regions)
             finally:
                 self.norm_stats = saved
         out = np.empty(n, dtype=np.float64)
@@ -185,7 +205,8 @@ class AnomalyDetector(nn.Module):
             for i in range(n):
                 keep = np.arange(n) != i
                 self.norm_stats = {k: map_statistics(m[keep], mode) for k, m in maps.items()}
-                out[i] = image_scores(self.combine({k: m[i:i + 1] for k, m in maps.items()}), self.reduction)[0]
+                out[i] = image_scores(self.combine({k: m[i:i + 1] for k, m in maps.items()}), self.reduction,
+                                      None if regions is None else regions[i:i + 1])[0]
         finally:
             self.norm_stats = saved
         return out
@@ -207,7 +228,7 @@ class AnomalyDetector(nn.Module):
         """Score uint8 images ``(n, C, N, N)`` already at the model's size and channels."""
         maps, recon = self.raw_maps(images, batch_size=batch_size, device=device)
         combined = self.combine(maps)
-        scores = image_scores(combined, reduction=self.reduction)
+        scores = image_scores(combined, reduction=self.reduction, regions=self.regions(images))
         decisions = None if self.threshold is None else scores > self.threshold
         return Scores(reconstructions=recon, maps=combined, scores=scores, decisions=decisions)
 

@@ -211,6 +211,8 @@ SCHEMA: dict[str, Check] = {
     "training.lr_schedule": project_choices("metal_pipeline.training.config", "LR_SCHEDULES"),
     "training.warmup_epochs": integer(0),
     "training.augment": lambda v: _augment(v),
+    "scoring.region": project_choices("metal_pipeline.scoring.foreground", "REGIONS"),
+    "scoring.region_erode": integer(0),
     "scoring.threshold_target_fpr": number(0, 1, low_open=True, high_open=True),
     "scoring.batch_size": integer(1),
     "heatmaps.batch_size": integer(1),

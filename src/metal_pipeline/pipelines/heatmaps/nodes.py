@@ -44,8 +44,9 @@ def score_test_set(detector: AnomalyDetector, test_set: ImageSet, params: dict[s
     check_test_split(detector, test_set)
     result = detector.score(test_set.images, batch_size=params["batch_size"], device=params.get("device", "cpu"))
     settings = detector.scoring_settings()
-    logger.info("Scored %d test images (maps %s, normalise %s, sigma=%g, score=%s of the map)", len(test_set),
-                "+".join(settings["map_kinds"]), settings["normalise"], detector.sigma, detector.reduction)
+    logger.info("Scored %d test images (maps %s, normalise %s, sigma=%g, score=%s of the map over %s pixels)",
+                len(test_set), "+".join(settings["map_kinds"]), settings["normalise"], detector.sigma,
+                detector.reduction, settings["region"])
     return {
         "reconstructions": result.reconstructions.astype(np.float32),
         "maps": result.maps.astype(np.float32),

@@ -158,7 +158,9 @@ def build_detector(
     detector = AnomalyDetector(net, sigma=scoring_params["sigma"], reduction=scoring_params["reduction"],
                                map_kinds=scoring_params.get("map_kinds", ["l2"]),
                                offsets=scoring_params.get("offsets", [[0, 0]]),
-                               normalise=scoring_params.get("normalise", "none"))
+                               normalise=scoring_params.get("normalise", "none"),
+                               region=scoring_params.get("region", "all"),
+                               region_erode=scoring_params.get("region_erode", 0))
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
     # Map statistics and the threshold both come from validation normals (never the test set).
     scores = detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
@@ -193,6 +195,7 @@ def register_detector(
         "reduction": detector.reduction,
         "map_kinds": ",".join(detector.map_kinds),
         "normalise": detector.normalise,
+        "region": f"{detector.region}-{detector.region_erode}",
         "offsets": str([list(o) for o in detector.offsets]),
         "img_size": detector.img_size,
         "channels": detector.channels,
