@@ -98,7 +98,8 @@ def split_fields(params: Mapping[str, Any]) -> dict[str, Any]:
         "class": class_name,
         "folder": os.path.normpath(str(folder)),
         "img_size": ingestion.get("img_size"),
-        "channels": ingestion.get("channels"),
+        # "auto" decides by pixel content since gray images stored as RGB count as gray
+        "channels": "auto:content" if str(ingestion.get("channels")).lower() == "auto" else ingestion.get("channels"),
         "val_fraction": ingestion.get("val_fraction"),
         "extensions": ingestion.get("extensions"),
         "head_ct": ingestion.get("head_ct"),

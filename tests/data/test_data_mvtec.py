@@ -75,6 +75,22 @@ def test_channels_auto_any_colour_training_image_gives_three(make_mvtec):
     assert ingest_class("mixed", params(cat.parent), seed=0).train.channels == 3
 
 
+def test_channels_auto_gray_content_stored_as_rgb_gives_one_channel(make_mvtec):
+    """CT slices saved as RGB with three equal channels hold one channel of information."""
+    from PIL import Image
+
+    cat = make_mvtec("rgbgray", mode="L", n_train=3, ext=".png")
+    for path in sorted((cat / "train" / "good").iterdir()):
+        with Image.open(path) as img:
+            img.convert("RGB").save(path)
+        with Image.open(path) as img:
+            assert img.mode == "RGB"
+    splits = ingest_class("rgbgray", params(cat.parent), seed=0)
+    assert splits.train.channels == 1
+    gray = ingest_class("rgbgray", params(cat.parent, channels=1), seed=0)
+    np.testing.assert_array_equal(splits.train.images, gray.train.images)
+
+
 def test_channels_auto_ignores_test_images(make_mvtec):
     """The rule looks at training images only: gray train + colour test -> 1 channel."""
     cat = make_mvtec("graytrain", mode="L", n_train=3)

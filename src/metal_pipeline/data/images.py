@@ -86,6 +86,18 @@ def read_image(path: str | Path) -> Image.Image:
     return img
 
 
+def has_colour(img: Image.Image) -> bool:
+    """True when the picture has a pixel whose red, green and blue differ (alpha ignored).
+
+    Many gray sources (CT slices, gray scans) are stored as RGB with three equal
+    channels; they hold one channel of information.
+    """
+    if is_grayscale_mode(img.mode):
+        return False
+    rgb = np.asarray(img.convert("RGB"))
+    return not (np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 1], rgb[:, :, 2]))
+
+
 def image_mode(path: str | Path) -> str:
     """Pillow mode of a file from its header only (cheap; no pixel decoding)."""
     path = Path(path)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.image_set import ImageSet
-from metal_pipeline.data.images import image_mode, is_grayscale_mode, read_image, resize_image, resize_mask
+from metal_pipeline.data.images import has_colour, image_mode, is_grayscale_mode, read_image, resize_image, resize_mask
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,11 @@ def parse_channels(setting: int | str) -> int | str:
 
 def resolve_channels(setting: int | str, train_paths: Sequence[Path]) -> int:
     """Channel count for a class: the setting itself, or for ``auto`` 1 when every
-    training image is stored in a grayscale Pillow mode (``L``, ``LA``, ``I;16``,
-    ...) and 3 otherwise. Decided from file headers only, so it is cheap.
+    training image is gray -- stored in a grayscale Pillow mode (``L``, ``LA``,
+    ``I;16``, ...), or in a colour mode with equal red, green and blue (CT slices
+    saved as RGB) -- and 3 otherwise. Headers decide for grayscale modes; colour
+    modes are decoded until the first image with real colour, so a colour class
+    costs one decode.
     """
     choice = parse_channels(setting)
     if choice != "auto":
@@ -58,9 +61,17 @@ def resolve_channels(setting: int | str, train_paths: Sequence[Path]) -> int:
     if not train_paths:
         raise DataError("Cannot decide channels=auto without training images.")
     modes = Counter(image_mode(p) for p in train_paths)
-    channels = 1 if all(is_grayscale_mode(m) for m in modes) else 3
-    logger.info("channels=auto -> %d (training image modes: %s)", channels,
-                ", ".join(f"{m} x{c}" for m, c in sorted(modes.items())))
+    channels = 1
+    for path in train_paths:
+        if not is_grayscale_mode(image_mode(path)):
+            with read_image(path) as img:
+                if has_colour(img):
+                    channels = 3
+                    break
+    logger.info("channels=auto -> %d (training image modes: %s%s)", channels,
+                ", ".join(f"{m} x{c}" for m, c in sorted(modes.items())),
+                "" if channels == 3 or all(is_grayscale_mode(m) for m in modes)
+                else "; colour-mode files hold equal red, green and blue")
     return channels
 
 

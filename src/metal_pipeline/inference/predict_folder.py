@@ -57,7 +57,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from metal_pipeline.data.errors import DataError
-from metal_pipeline.data.images import IMAGE_EXTENSIONS, is_grayscale_mode, read_image, resize_image
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, has_colour, is_grayscale_mode, read_image, resize_image
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP, colour_table, overlay_heatmap, overlay_scale
 from metal_pipeline.scoring import resize_maps
@@ -148,14 +148,6 @@ def output_names(files: Sequence[PurePosixPath]) -> list[PurePosixPath]:
     return [f.parent / (f.stem if stems[(f.parent, f.stem)] == 1 else f.name) for f in files]
 
 
-def _is_colour(img: Image.Image) -> bool:
-    """True when the picture has a pixel whose red, green and blue differ (alpha ignored)."""
-    if is_grayscale_mode(img.mode):
-        return False
-    rgb = np.asarray(img.convert("RGB"))
-    return not (np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 1], rgb[:, :, 2]))
-
-
 def _display_rgb(img: Image.Image) -> np.ndarray:
     """uint8 ``(H, W, 3)`` view of any Pillow image, with ingestion's 8-bit rules (alpha dropped,
     16-bit /257, float in [0, 1] or 0..255)."""
@@ -187,7 +179,7 @@ def prepare_image(path: str | Path, size: int, channels: int, *, gray_from_color
     path = Path(path)
     with read_image(path) as img:
         width, height = img.size
-        if channels == 1 and not gray_from_color and _is_colour(img):
+        if channels == 1 and not gray_from_color and has_colour(img):
             raise ChannelMismatchError(
                 f"'{path}' is a colour image (mode {img.mode}, its red, green and blue differ) but the model takes "
                 "1-channel (grayscale) images, so it was not scored: the model never saw colour and reducing the "
