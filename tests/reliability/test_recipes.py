@@ -28,9 +28,19 @@ def _get(params, dotted):
 
 @pytest.mark.parametrize("recipe", ["default", "paper"])
 def test_every_recipe_key_reaches_the_parameters(recipe):
-    params = load({"recipe": recipe})
+    params = load({"recipe": recipe, "class": "bottle"})
     for key, value in RECIPES[recipe].items():
         assert _get(params, key) == value, key
+
+
+def test_class_settings_apply_to_their_class_only_and_explicit_parameters_still_win():
+    from metal_pipeline.recipes import CLASS_SETTINGS
+
+    for key, value in CLASS_SETTINGS["default"]["head_ct"].items():
+        assert _get(load({"class": "head_ct"}), key) == value, key
+        assert _get(load({"class": "bottle"}), key) == RECIPES["default"][key], key
+        assert _get(load({"class": "head_ct", "recipe": "paper"}), key) == RECIPES["paper"][key], key
+    assert load({"class": "head_ct", "scoring": {"region": "all"}})["scoring"]["region"] == "all"
 
 
 def test_the_default_recipe_is_the_main_command():
