@@ -21,3 +21,13 @@ class ParameterError(MetalError, ValueError):
 
 class SplitMismatchError(MetalError):
     """A model, checkpoint or score file belongs to a different data split than the one loaded."""
+
+
+class OutputWriteError(MetalError, OSError):
+    """An output cannot be written: no permission, a read-only file system, a full disk.
+
+    Also an ``OSError`` (with the ``errno`` of the failure), so code that handles
+    failed writes keeps working; its message names the final path, never a
+    temporary file.
+    """
+

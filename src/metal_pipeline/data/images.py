@@ -54,12 +54,20 @@ def _fix_hint(path: Path) -> str:
     )
 
 
+def _permission_error(path: Path, exc: PermissionError) -> DataError:
+    """A file this user may not read: a permission problem, not a bad image."""
+    return DataError(f"Cannot read image file '{path}': permission denied (this user may not read it, or may not "
+                     f"enter its folder). The file itself was not checked. Fix: make it readable for this user "
+                     f"(e.g. chmod a+r '{path}', and a+x on its folders), or move it out of the folder.")
+
+
 def read_image(path: str | Path) -> Image.Image:
     """Open, verify and fully decode one image file with Pillow.
 
     Truncated or corrupt files raise :class:`DataError` naming the file instead of
     Pillow's own exceptions (``Image.verify`` catches bad PNG checksums, the full
-    ``load`` catches truncation in every format).
+    ``load`` catches truncation in every format). A file this user may not read is
+    reported as a permission problem, not as a bad image.
     """
     path = Path(path)
     try:
@@ -73,6 +81,8 @@ def read_image(path: str | Path) -> Image.Image:
             raise
     except FileNotFoundError as exc:
         raise DataError(f"Image file '{path}' does not exist. {_fix_hint(path)}") from exc
+    except PermissionError as exc:
+        raise _permission_error(path, exc) from exc
     except UnidentifiedImageError as exc:
         raise DataError(f"'{path}' is not an image Pillow can identify (wrong extension or corrupt file). "
                         f"{_fix_hint(path)}") from exc
@@ -104,6 +114,8 @@ def image_mode(path: str | Path) -> str:
     try:
         with Image.open(path) as img:
             return img.mode
+    except PermissionError as exc:
+        raise _permission_error(path, exc) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"'{path}' is not an image Pillow can identify: {exc}. {_fix_hint(path)}") from exc
 

@@ -35,13 +35,23 @@ def list_images(folder: Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> l
     """Image files directly inside ``folder`` (sorted by name; hidden files skipped)."""
     exts = {e.lower() for e in extensions}
     return sorted(
-        (p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts),
+        (p for p in _entries(folder) if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts),
         key=lambda p: p.name,
     )
 
 
 def _subfolders(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    return sorted((p for p in _entries(folder) if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The folder's entries; a folder this user may not list is a ``DataError`` naming it."""
+    try:
+        return list(folder.iterdir())
+    except PermissionError as exc:
+        raise DataError(f"Cannot list folder '{folder}': permission denied (this user may not read or enter it). "
+                        f"Fix: make it readable for this user (e.g. chmod a+rx '{folder}'), or move it out of "
+                        "the dataset.") from exc
 
 
 def _records(folder: Path, defect: str, extensions: Sequence[str]) -> list[ImageRecord]:

@@ -128,12 +128,21 @@ def list_image_files(
     Sorted by path components (``good/`` before ``good-2/``, like ingestion's
     folder-then-name order). Hidden files and folders (``.*``) are skipped, and
     so are the folders in ``exclude``; symbolic links to folders are not followed.
+    A folder this user may not list is a ``DataError`` (not silently skipped).
     """
     root = Path(input_dir)
     exts = set(normalise_extensions(extensions))
     excluded = {Path(e).resolve() for e in exclude}
     found: list[PurePosixPath] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unlistable(exc: OSError) -> None:
+        if isinstance(exc, PermissionError):  # not silently skipped: its images would be missing from the CSV
+            raise DataError(f"Cannot list folder '{exc.filename}': permission denied (this user may not read or "
+                            "enter it), so the images in it cannot be scored. Fix: make it readable "
+                            f"for this user (e.g. chmod a+rx '{exc.filename}'), or move it out of the input "
+                            "folder.") from exc
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in excluded)
         for name in filenames:
