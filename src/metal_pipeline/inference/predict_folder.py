@@ -18,7 +18,9 @@ each other. Every file is written atomically (``utils.atomic.atomic_path``).
 
 It returns one row per image file (see ``COLUMNS``). Files that cannot be read
 or whose channels cannot match the model get an ``error`` and no outputs, and
-scoring continues; only when no file at all could be scored does it raise.
+scoring continues; only when no file at all could be scored does it raise. A
+heatmap or overlay that an earlier run wrote for a file that now fails is
+removed, and its row's ``error`` says so: no output is left next to an error.
 
 Scores are those of the evaluation pipeline for the same file: same pixels
 (same preprocessing function), same ``AnomalyDetector.score``. On CPU the
@@ -61,7 +63,7 @@ from metal_pipeline.data.images import IMAGE_EXTENSIONS, has_colour, is_grayscal
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP, colour_table, overlay_heatmap, overlay_scale
 from metal_pipeline.scoring import resize_maps
-from metal_pipeline.utils.atomic import atomic_path
+from metal_pipeline.utils.atomic import atomic_path, write_error
 
 logger = logging.getLogger(__name__)
 
@@ -214,6 +216,27 @@ def effective_threshold(detector: AnomalyDetector, threshold: float | str | None
     return value
 
 
+def remove_stale_outputs(output_dir: str | Path, out: PurePosixPath) -> str:
+    """Delete the heatmap and overlay an earlier run wrote for an input that now fails.
+
+    Returns the sentence for the CSV's error column (empty when there was nothing
+    to remove). A file that cannot be removed stops the run (``OutputWriteError``),
+    since leaving it would pair a stale heatmap with the new error row.
+    """
+    removed = []
+    for path in (Path(output_dir) / HEATMAPS_DIR / f"{out}.tiff", Path(output_dir) / OVERLAYS_DIR / f"{out}.png"):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise write_error(path, exc, action="remove") from exc
+        removed.append(str(path))
+    if not removed:
+        return ""
+    return f"The heatmap and overlay of an earlier run for this file were removed ({', '.join(removed)})."
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -295,6 +318,7 @@ def score_folder(
     rows: list[dict] = []
     failures: Counter[str] = Counter()
     n_replicated = 0
+    failed_outputs: list[tuple[dict, PurePosixPath]] = []
     for start in tqdm(range(0, len(files), batch_size), desc="predict", unit="batch", disable=None, leave=False):
         ready: list[tuple[dict, PreparedImage, PurePosixPath]] = []
         for rel, out in zip(files[start:start + batch_size], outs[start:start + batch_size]):
@@ -307,6 +331,7 @@ def score_folder(
             except (ValueError, OSError, Image.DecompressionBombError) as exc:  # DataError is a ValueError
                 row["error"] = _one_line(exc)
                 failures["channel mismatch" if isinstance(exc, ChannelMismatchError) else "unreadable"] += 1
+                failed_outputs.append((row, out))
                 logger.warning("Not scored: %s", row["error"])
                 continue
             row["width"], row["height"] = prepared.width, prepared.height
@@ -330,16 +355,26 @@ def score_folder(
                 row["decision"] = ANOMALOUS if score > thr else NORMAL
             row["heatmap"], row["overlay"] = str(heat_path), str(overlay_path)
 
+    if len(failed_outputs) == len(rows):  # the run stops: the earlier CSV and its outputs stay as they were
+        shown = "; ".join(row["error"] for row, _ in failed_outputs[:3])
+        raise DataError(
+            f"None of the {len(rows)} image file(s) under '{input_dir}' could be scored "
+            f"({', '.join(f'{n} {k}' for k, n in sorted(failures.items()))}). First error(s): {shown}"
+        )
+    n_stale = 0
+    for row, out in failed_outputs:  # the new CSV will hold an error row for these files: drop their old outputs
+        stale = remove_stale_outputs(output_dir, out)
+        if stale:
+            row["error"] += f" {stale}"
+            n_stale += 1
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["width"] = table["width"].astype("Int64")
     table["height"] = table["height"].astype("Int64")
     failed = table[table["error"] != ""]
-    if len(failed) == len(table):
-        shown = "; ".join(failed["error"].head(3))
-        raise DataError(
-            f"None of the {len(table)} image file(s) under '{input_dir}' could be scored "
-            f"({', '.join(f'{n} {k}' for k, n in sorted(failures.items()))}). First error(s): {shown}"
-        )
+    if n_stale:
+        logger.warning("Removed the heatmaps and overlays of an earlier run for %d file(s) that could not be scored "
+                       "now, so no output in '%s' belongs to an input that fails (see the error column).", n_stale,
+                       output_dir)
     if n_replicated:
         logger.info("%d grayscale image(s) given to the RGB model were replicated to 3 channels, as ingestion does.",
                     n_replicated)
