@@ -86,7 +86,8 @@ def write_error(target: str | os.PathLike, exc: OSError, action: str = "write") 
                "as a user who may write there")
     elif code == errno.EROFS:
         what = f"the file system holding '{folder}' is read-only"
-        fix = "remount it read-write, or run the project from a writable copy (data/ paths are set in conf/base/catalog.yml)"
+        fix = ("remount it read-write, or run the project from a writable copy (the data/ paths are set in "
+               "conf/base/catalog.yml)")
     elif code in (errno.ENOSPC, errno.EDQUOT):
         what = ("no space left on the device" if code == errno.ENOSPC else "the disk quota is exceeded") + \
                f" holding '{folder}'"
