@@ -31,3 +31,6 @@ class OutputWriteError(MetalError, OSError):
     temporary file.
     """
 
+
+class TrackingUnavailableError(MetalError):
+    """The MLflow tracking or registry server that a pipeline needs does not answer."""

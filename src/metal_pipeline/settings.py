@@ -20,6 +20,12 @@ warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` met
 
 from metal_pipeline.hooks import FriendlyErrorHooks, RunIdentityHooks, resolve_run
 from metal_pipeline.recipes import recipe_value
+from metal_pipeline.tracking.availability import apply_http_defaults
+from metal_pipeline.tracking.hook import TrackingHook
+
+# A tracking server that stops answering during a run: fail in about a minute,
+# not after MLflow's ~4 minutes of retries (a user's own MLFLOW_HTTP_* values win).
+apply_http_defaults()
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -29,7 +35,10 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 # RunIdentityHooks validates the parameters and publishes ${run:...} before any
 # other hook (kedro-mlflow's included) reads the catalog or mlflow.yml.
-HOOKS = (RunIdentityHooks(), FriendlyErrorHooks())
+# TrackingHook is kedro-mlflow's hook with a reachability check in front
+# (metal_pipeline/tracking/hook.py); it replaces the one the plugin registers.
+HOOKS = (RunIdentityHooks(), FriendlyErrorHooks(), TrackingHook())
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")  # the distribution name, as spelt by packaging tools
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
