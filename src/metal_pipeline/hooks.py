@@ -7,7 +7,9 @@ Kedro has built the context, it validates every parameter
 config resolver that the catalog and ``mlflow.yml`` use. A bad parameter thus
 stops the command before any data is written and before kedro-mlflow starts
 an MLflow run. Outputs of the old ``<class>/<config>-<masking>`` layout are
-reported once per command.
+reported once per command. Before a pipeline that ingests runs, the class
+folder is checked (``before_pipeline_run``, ahead of kedro-mlflow's run): an
+unknown class is one paragraph and leaves no MLflow run.
 
 ``FriendlyErrorHooks``: a user-fixable error (any
 :class:`~metal_pipeline.errors.MetalError`: bad parameter, bad data, a
@@ -133,7 +135,10 @@ class RunIdentityHooks:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        """Name the MLflow run after what the pipeline produces (kedro-mlflow reads it next)."""
+        """Check the class folder, then name the MLflow run after what the pipeline produces
+        (kedro-mlflow starts the run next)."""
+        if self._context is not None:
+            self._check_class_folder(pipeline)
         config = getattr(self._context, "mlflow", None)
         if config is None or not _IDENTITY:
             return
@@ -143,6 +148,25 @@ class RunIdentityHooks:
             config.tracking.run.name = _IDENTITY["ablation"]
         elif "predict" in names:
             config.tracking.run.name = f"predict-{params['class']}-{params['config']}"
+
+    def _check_class_folder(self, pipeline) -> None:
+        """A pipeline that ingests needs the class folder: an unknown class, a missing data root or a folder
+        of neither layout stops it here, before kedro-mlflow starts an MLflow run (which would be left
+        FAILED). Pipelines that do not ingest (predict, --from-nodes after ingestion) do not need it."""
+        from metal_pipeline.pipelines.ingestion.nodes import ingest
+
+        if not any(node.func is ingest for node in pipeline.nodes):
+            return
+        from metal_pipeline.data.ingest import IngestionConfig, detect_layout, resolve_class_dir
+
+        params = self._context.params
+        try:
+            config = IngestionConfig.from_params(params.get("ingestion"))
+            folder = resolve_class_dir(params["class"], config.data_root, config.class_paths)
+            detect_layout(folder, config.head_ct.labels_file)
+        except MetalError as error:
+            print_without_traceback(error)
+            raise
 
     def _report_legacy(self, context, params: dict[str, Any]) -> None:
         old = run_identity.legacy_run_dirs(context.project_path, str(params["class"]))

@@ -1,5 +1,8 @@
 """Issue 11, case 3: a bad parameter stops ``kedro run`` before any work.
 
+An unknown class (no folder for it) and a missing data root count too: the
+project hook checks the class folder before kedro-mlflow starts an MLflow run.
+
 One paragraph on stderr naming the parameter, no traceback, a non-zero exit
 code, no MLflow run, and nothing written under data/05..08.
 """
@@ -65,6 +68,9 @@ def project(tmp_path_factory):
     ({"seed": "abc"}, "seed"),
     ({"channels": 2}, "ingestion.channels"),   # a top-level typo: did you mean ingestion.channels?
     ({"trainig.lr": 1}, "trainig"),
+    # no folder for the class, or no data root: checked before kedro-mlflow starts a run (it was left FAILED)
+    ({"class": "nosuch"}, "Unknown class 'nosuch'"),
+    ({"ingestion.data_root": "data/01_raw/nowhere"}, "ingestion.data_root"),
 ])
 def test_bad_parameter_is_one_paragraph_and_changes_nothing(project, override, named):
     before_runs, before_data = run_count(project), data_snapshot(project)
