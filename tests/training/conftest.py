@@ -16,6 +16,7 @@ def images() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.fixture
 def config() -> TrainConfig:
-    """Small, fast CPU config; early stopping effectively off (override per test)."""
+    """Small, fast CPU config; early stopping effectively off, a checkpoint every epoch
+    (override per test)."""
     return TrainConfig(lr=1e-2, batch_size=4, max_epochs=8, min_epochs=1, patience=100, seed=0,
-                       device="cpu", num_threads=1, progress=False)
+                       device="cpu", num_threads=1, progress=False, checkpoint_every=1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -11,8 +13,10 @@ import torch
 import metal_pipeline.training.checkpoint as checkpoint_module
 from _training_helpers import l1_loss, make_model, state_equal, strip_seconds, with_
 from metal_pipeline.training import (
+    CheckpointCorruptError,
     CheckpointMismatchError,
     TrainingDivergedError,
+    TrainingInterrupted,
     load_best_checkpoint,
     load_checkpoint,
     train,
@@ -33,6 +37,38 @@ def interrupt_at(epoch: int):
 
 def temp_files(folder):
     return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def signal_in_callback(epoch: int, signum: int):
+    """Sends ``signum`` to this process from ``on_epoch_end`` of ``epoch`` (after that epoch's checkpoint
+    decision), like a ``kill`` arriving between epochs."""
+    def callback(stats):
+        if stats.epoch == epoch:
+            signal.raise_signal(signum)
+
+    return callback
+
+
+class SignalDuringEpoch:
+    """l1 loss that sends ``signum`` to this process during the ``batch``-th training batch of ``epoch``
+    (``times`` times), like a ``kill`` arriving mid-epoch."""
+
+    def __init__(self, epoch: int, signum: int, batch: int = 2, times: int = 1) -> None:
+        self.epoch, self.signum, self.batch, self.times = epoch, signum, batch, times
+        self.train_batches = 0
+
+    def __call__(self, recon, target):
+        if torch.is_grad_enabled():
+            self.train_batches += 1
+            if self.train_batches == self.per_epoch * (self.epoch - 1) + self.batch:
+                for _ in range(self.times):
+                    signal.raise_signal(self.signum)
+        return l1_loss(recon, target)
+
+
+def truncate(path, keep: float = 0.5) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
 
 
 def test_checkpoint_files_exist_load_and_match_the_result(images, config, tmp_path):
@@ -86,17 +122,37 @@ def test_failed_write_leaves_previous_checkpoint_and_no_temp_file(images, config
     assert temp_files(ck) == []
 
 
-@pytest.mark.parametrize("how", ["callback_raises", "max_epochs", "checkpoint_every_2"])
+@pytest.mark.parametrize("how", ["callback_raises", "max_epochs", "checkpoint_every_2", "sigterm_mid_epoch_every_5",
+                                 "sigint_between_epochs_every_4"])
 def test_resumed_run_ends_bitwise_equal_to_an_uninterrupted_run(images, config, tmp_path, how):
     c = with_(config, max_epochs=9, min_epochs=4, patience=100)
     if how == "checkpoint_every_2":
         c = with_(c, checkpoint_every=2)
+    elif how == "sigterm_mid_epoch_every_5":
+        c = with_(c, checkpoint_every=5)
+    elif how == "sigint_between_epochs_every_4":
+        c = with_(c, checkpoint_every=4)
     full = train(make_model(), l1_loss, *images, c, tmp_path / "full")
 
     ck = tmp_path / "resumed"
     if how == "max_epochs":
         first = train(make_model(), l1_loss, *images, with_(c, max_epochs=3), ck)
         assert first.stopped_epoch == 3
+    elif how.startswith("sig"):
+        # The signal path: the epoch in progress is finished and saved although no checkpoint is due.
+        before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+        if how == "sigterm_mid_epoch_every_5":
+            loss, callback = SignalDuringEpoch(3, signal.SIGTERM), None
+            loss.per_epoch = len(images[0]) // c.batch_size
+        else:
+            loss, callback = l1_loss, signal_in_callback(3, signal.SIGINT)
+        with pytest.raises(TrainingInterrupted) as err:
+            train(make_model(), loss, *images, c, ck, on_epoch_end=callback)
+        name = "SIGTERM" if "sigterm" in how else "SIGINT"
+        assert (err.value.signal_name, err.value.epoch, err.value.checkpoint) == (name, 3, ck / "last.pt")
+        assert "run the same command again" in str(err.value)
+        assert load_checkpoint(ck / "last.pt")["epoch"] == 3
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers restored
     else:
         with pytest.raises(Interrupt):
             train(make_model(), l1_loss, *images, c, ck, on_epoch_end=interrupt_at(3))
@@ -105,16 +161,67 @@ def test_resumed_run_ends_bitwise_equal_to_an_uninterrupted_run(images, config, 
     resumed = train(make_model(seed=5), l1_loss, *images, c, ck, resume="auto")
 
     assert resumed.resumed_from_epoch == (2 if how == "checkpoint_every_2" else 3)
-    assert not resumed.already_finished
+    assert not resumed.already_finished and not resumed.resumed_from_best
     assert state_equal(resumed.model.state_dict(), full.model.state_dict())
     assert strip_seconds(resumed.history) == strip_seconds(full.history)
     assert (resumed.best_epoch, resumed.stopped_epoch) == (full.best_epoch, full.stopped_epoch)
     last_full = load_checkpoint(tmp_path / "full" / "last.pt")
     last_resumed = load_checkpoint(ck / "last.pt")
     assert state_equal(last_full["model"], last_resumed["model"])  # the final (not just best) weights too
+    assert state_equal(last_full["optimizer"]["state"][0], last_resumed["optimizer"]["state"][0])
     assert temp_files(ck) == []
 
 
+def test_a_second_signal_stops_at_once_without_saving(images, config, tmp_path):
+    ck = tmp_path / "ck"
+    c = with_(config, max_epochs=9, checkpoint_every=2)
+    loss = SignalDuringEpoch(3, signal.SIGINT, times=2)
+    loss.per_epoch = len(images[0]) // c.batch_size
+    with pytest.raises(KeyboardInterrupt):
+        train(make_model(), loss, *images, c, ck)
+    assert load_checkpoint(ck / "last.pt")["epoch"] == 2  # epoch 3 was not finished, so not saved
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_signals_are_left_alone_outside_the_epochs_and_when_disabled(images, config, tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+    train(make_model(), l1_loss, *images, with_(config, max_epochs=2), tmp_path / "a",
+          on_epoch_end=lambda s: seen.append(signal.getsignal(signal.SIGTERM)))
+    assert seen[0] is not before and signal.getsignal(signal.SIGTERM) is before
+    seen.clear()
+    train(make_model(), l1_loss, *images, with_(config, max_epochs=2), tmp_path / "b", stop_on_signals=False,
+          on_epoch_end=lambda s: seen.append(signal.getsignal(signal.SIGTERM)))
+    assert seen == [before, before]
+
+
+def test_resume_reports_the_restored_history_before_training(images, config, tmp_path):
+    """What a logger needs to complete a resumed run's metric history (issue 11 case 5)."""
+    ck = tmp_path / "ck"
+    c = with_(config, max_epochs=6, checkpoint_every=2)
+    logged = []
+    with pytest.raises(Interrupt):
+        def log_then_die(stats):
+            logged.append(stats)
+            interrupt_at(3)(stats)
+
+        train(make_model(), l1_loss, *images, c, ck, on_epoch_end=log_then_die)
+    events = []
+    resumed = train(make_model(), l1_loss, *images, c, ck,
+                    on_resume=lambda stats: events.append(("resume", [s.epoch for s in stats], stats)),
+                    on_epoch_end=lambda s: events.append(("epoch", s.epoch, s)))
+    assert resumed.resumed_from_epoch == 2
+    assert [e[:2] for e in events] == [("resume", [1, 2])] + [("epoch", e) for e in range(3, 7)]
+    restored = events[0][2]
+    for before, again in zip(logged[:2], restored):  # the metrics the first attempt logged, seconds aside
+        a, b = before.as_metrics(), again.as_metrics()
+        assert a.pop("epoch_seconds") > 0 and b.pop("epoch_seconds") > 0
+        assert a == b
+    # a finished run reports its whole history, and trains nothing
+    again = []
+    done = train(make_model(), l1_loss, *images, c, ck, on_resume=again.append,
+                 on_epoch_end=lambda s: pytest.fail("no epoch should run"))
+    assert done.already_finished and [s.epoch for s in again[0]] == list(range(1, 7))
 def test_resume_without_restoring_rng_would_differ(images, config, tmp_path, monkeypatch):
     """Guards the test above: skipping the RNG restore must break bitwise equality."""
     c = with_(config, max_epochs=6)
@@ -218,12 +325,75 @@ def test_resume_true_requires_last_and_false_starts_over(images, config, tmp_pat
     assert load_checkpoint(ck / "last.pt")["config"]["lr"] == 1e-3
 
 
-def test_corrupt_last_checkpoint_is_a_clear_error(images, config, tmp_path):
+def test_truncated_last_checkpoint_falls_back_to_best_with_one_warning(images, config, tmp_path, caplog):
+    """Issue 11 case 6: a truncated last.pt does not end the run."""
     ck = tmp_path / "ck"
-    ck.mkdir()
-    (ck / "last.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(RuntimeError, match=r"Cannot read checkpoint .*last.pt.*Delete"):
-        train(make_model(), l1_loss, *images, config, ck)
+    c = with_(config, max_epochs=4, lr=0.1)  # a noisy validation loss: best epoch 2 of 4
+    first = train(make_model(), l1_loss, *images, c, ck)
+    assert first.best_epoch == 2
+    truncate(ck / "last.pt")
+    with caplog.at_level(logging.WARNING, logger="metal_pipeline.training"):
+        r = train(make_model(), l1_loss, *images, with_(c, max_epochs=7), ck)
+    warnings = [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert f"Cannot read {ck / 'last.pt'}" in warnings[0] and f"Resuming from {ck / 'best.pt'}" in warnings[0]
+    assert "not bit-identical" in warnings[0]
+    assert r.resumed_from_best and r.resumed_from_epoch == first.best_epoch and r.stopped_epoch == 7
+    # the history up to the best epoch comes from best.pt; later epochs are trained again
+    assert strip_seconds(r.history[:first.best_epoch]) == strip_seconds(first.history[:first.best_epoch])
+    assert [h["epoch"] for h in r.history] == list(range(1, 8))
+    assert load_checkpoint(ck / "last.pt")["epoch"] == 7  # readable again
+    assert load_best_checkpoint(ck)["epoch"] == r.best_epoch
+
+
+def test_fallback_writes_a_readable_last_checkpoint_at_once(images, config, tmp_path):
+    ck = tmp_path / "ck"
+    c = with_(config, max_epochs=4, lr=0.1)
+    first = train(make_model(), l1_loss, *images, c, ck)
+    assert first.best_epoch == 2
+    truncate(ck / "last.pt", keep=0.1)
+    with pytest.raises(Interrupt):  # killed again right after the fallback's first epoch
+        train(make_model(), l1_loss, *images, with_(c, max_epochs=6, checkpoint_every=50), ck,
+              on_epoch_end=interrupt_at(first.best_epoch + 1))
+    last = load_checkpoint(ck / "last.pt")
+    assert last["epoch"] == first.best_epoch and len(last["history"]) == first.best_epoch
+
+
+@pytest.mark.parametrize("best", ["missing", "truncated", "other_run"])
+def test_unreadable_last_without_a_usable_best_names_only_the_broken_files(images, config, tmp_path, best):
+    ck = tmp_path / "ck"
+    c = with_(config, max_epochs=2)
+    train(make_model(), l1_loss, *images, c, ck)
+    truncate(ck / "last.pt")
+    if best == "missing":
+        (ck / "best.pt").unlink()
+    elif best == "truncated":
+        truncate(ck / "best.pt")
+    else:
+        train(make_model(), l1_loss, *images, with_(c, lr=1e-3), tmp_path / "other")
+        (ck / "best.pt").write_bytes((tmp_path / "other" / "best.pt").read_bytes())
+    (ck / "notes.txt").write_text("an intact file of the user")
+    before = {p.name: p.read_bytes() for p in ck.iterdir()}
+    with pytest.raises(CheckpointCorruptError) as err:
+        train(make_model(), l1_loss, *images, with_(c, max_epochs=4), ck)
+    msg = str(err.value)
+    assert "\n" not in msg and f"Cannot resume the run in {ck}" in msg and "Nothing was trained" in msg
+    broken = [ck / "last.pt"] + ([ck / "best.pt"] if best == "truncated" else [])
+    assert list(err.value.paths) == broken
+    assert "Fix: delete " + " and ".join(str(p) for p in broken) + " (only " in msg
+    assert f"delete {ck} " not in msg and f"Delete {ck} " not in msg  # never the whole folder
+    if best == "other_run":
+        assert "belongs to a different run" in msg
+    assert {p.name: p.read_bytes() for p in ck.iterdir()} == before  # nothing touched
+
+
+def test_a_file_that_is_not_a_checkpoint_names_only_itself(tmp_path):
+    (tmp_path / "best.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointCorruptError, match=r"Cannot read checkpoint .*best.pt.*Delete this file only"):
+        load_best_checkpoint(tmp_path)
+    torch.save({"format": 0}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointCorruptError, match="not a checkpoint of this training loop"):
+        load_checkpoint(tmp_path / "old.pt")
 
 
 class NanAfter:

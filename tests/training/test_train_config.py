@@ -10,7 +10,7 @@ def test_defaults_follow_the_paper():
     c = TrainConfig()
     assert (c.lr, c.batch_size, c.max_epochs, c.min_epochs, c.patience) == (1e-4, 64, 3000, 500, 50)
     assert (c.weight_decay, c.min_delta, c.seed, c.device, c.num_threads) == (0.0, 0.0, 0, "auto", None)
-    assert (c.checkpoint_every, c.deterministic, c.progress) == (1, True, True)
+    assert (c.checkpoint_every, c.deterministic, c.progress) == (25, True, True)
 
 
 def test_from_dict_fills_defaults_and_reads_numeric_strings():

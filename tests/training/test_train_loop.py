@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 import torch
 
 from _training_helpers import ConstantModel, l1_loss, make_model, state_equal, with_
 from metal_pipeline.data.errors import DataError
-from metal_pipeline.training import EpochStats, TrainConfig, train
+from metal_pipeline.training import EpochStats, TrainConfig, TrainingInterrupted, train
 
 
 def test_loss_decreases_and_stats_reach_the_callback(images, config, tmp_path):
@@ -159,13 +161,10 @@ def test_callback_drawing_random_numbers_does_not_change_the_run(images, config,
 
 
 def test_config_none_means_defaults(images, tmp_path):
-    class Stop(Exception):
-        pass
+    def stop(stats):  # stop after epoch 1 (the defaults would train for 3000 epochs), saving last.pt
+        signal.raise_signal(signal.SIGTERM)
 
-    def stop(stats):
-        raise Stop
-
-    with pytest.raises(Stop):  # stop after epoch 1: the defaults would train for 3000 epochs
+    with pytest.raises(TrainingInterrupted):
         train(make_model(), l1_loss, *images, None, tmp_path, on_epoch_end=stop)
     saved = torch.load(tmp_path / "last.pt", weights_only=True)
     assert saved["config"] == TrainConfig().to_dict() and saved["epoch"] == 1

@@ -3,7 +3,9 @@
 ``train(model, loss_fn, train_images, val_images, config, checkpoint_dir, ...)``
 runs Adam with early stopping on the validation loss, writes atomic
 checkpoints (``best.pt``, ``last.pt``), resumes a killed run bit for bit on
-CPU, and stops with ``TrainingDivergedError`` on a NaN/inf loss.
+CPU (falling back to ``best.pt`` if ``last.pt`` is unreadable), saves and stops
+with ``TrainingInterrupted`` on SIGINT/SIGTERM, and stops with
+``TrainingDivergedError`` on a NaN/inf loss.
 See docs/TRAINING.md.
 """
 
@@ -14,19 +16,27 @@ from metal_pipeline.training.checkpoint import (
     load_checkpoint,
 )
 from metal_pipeline.training.config import TrainConfig
-from metal_pipeline.training.errors import CheckpointMismatchError, TrainingDivergedError
-from metal_pipeline.training.loop import EpochStats, LossFn, TrainResult, train
+from metal_pipeline.training.errors import (
+    CheckpointCorruptError,
+    CheckpointMismatchError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
+from metal_pipeline.training.loop import EpochStats, LossFn, TrainResult, epoch_stats_from_history, train
 
 __all__ = [
     "BEST_CHECKPOINT",
     "LAST_CHECKPOINT",
+    "CheckpointCorruptError",
     "CheckpointMismatchError",
     "EpochStats",
     "LossFn",
     "TrainConfig",
     "TrainResult",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "load_best_checkpoint",
     "load_checkpoint",
+    "epoch_stats_from_history",
     "train",
 ]

@@ -2,8 +2,10 @@
 
 A checkpoint folder holds two files:
 
-* ``best.pt``: ``{"format": ..., "model": state_dict, "epoch": int, "val_loss": float}``,
-  the weights with the lowest validation loss so far.
+* ``best.pt``: ``{"format": ..., "model": state_dict, "epoch": int, "val_loss": float,
+  "fingerprint": str, "history": [...]}``, the weights with the lowest validation loss
+  so far and the loss history up to their epoch. It is also the fallback when
+  ``last.pt`` cannot be read.
 * ``last.pt``: everything needed to continue the run bit for bit: current
   and best model weights, optimiser state, every RNG state (python, numpy,
   torch CPU/CUDA and the batch-shuffling generator), early-stopping state,
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from metal_pipeline.training.config import TRAJECTORY_FIELDS, TrainConfig
+from metal_pipeline.training.errors import CheckpointCorruptError
 from metal_pipeline.utils.atomic import atomic_path
 
 BEST_CHECKPOINT = "best.pt"
@@ -43,24 +46,40 @@ def save_checkpoint(payload: Mapping[str, Any], path: Path) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a ``best.pt`` or ``last.pt`` onto the CPU (``weights_only=True``)."""
+    """Load a ``best.pt`` or ``last.pt`` onto the CPU (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointCorruptError: the file is truncated, corrupt or not a checkpoint of
+            this loop; the message names only that file.
+    """
     path = Path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised with the fix
-        raise RuntimeError(
-            f"Cannot read checkpoint {path}: it is corrupt or was not written by this training loop "
-            f"({type(exc).__name__}). "
-            f"Delete {path.parent} (or use another checkpoint_dir) and train again."
+        reason = _reason(exc)
+        raise CheckpointCorruptError(
+            f"Cannot read checkpoint {path}: it is truncated or corrupt ({reason}). "
+            f"Delete this file only ({path}) and train again; other files in {path.parent} are not affected.",
+            (path,), reason,
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise RuntimeError(
+        raise CheckpointCorruptError(
             f"{path} is not a checkpoint of this training loop (format {CHECKPOINT_FORMAT}). "
-            f"Delete {path.parent} (or use another checkpoint_dir) and train again."
+            f"Move or delete this file only ({path}) and train again.",
+            (path,), "not a checkpoint of this loop",
         )
     return payload
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception, shortened: enough to tell truncation from garbage."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.split(". ")[0].rstrip(".")
+    text = text if len(text) <= 120 else text[:117] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def load_best_checkpoint(checkpoint_dir: str | Path) -> dict[str, Any]:

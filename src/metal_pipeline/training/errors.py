@@ -38,3 +38,37 @@ class TrainingDivergedError(MetalError, RuntimeError):
 
 class CheckpointMismatchError(MetalError, RuntimeError):
     """``last.pt`` in the checkpoint folder belongs to a different run (config, model or data)."""
+
+
+class CheckpointCorruptError(MetalError, RuntimeError):
+    """A checkpoint file cannot be read (truncated, corrupt, or not written by this loop).
+
+    Attributes:
+        paths: the unreadable file(s); the message's fix deletes only these.
+        reason: what reading them gave, in a few words (e.g. ``"EOFError"``).
+    """
+
+    def __init__(self, message: str, paths: tuple[Path, ...] = (), reason: str = "") -> None:
+        super().__init__(message)
+        self.paths = tuple(paths)
+        self.reason = reason
+
+
+class TrainingInterrupted(MetalError, RuntimeError):
+    """SIGINT or SIGTERM stopped the run at the end of an epoch, after writing ``last.pt``.
+
+    Attributes:
+        signal_name: ``"SIGINT"`` or ``"SIGTERM"``.
+        epoch: the last epoch trained (and saved).
+        checkpoint: the ``last.pt`` written for it.
+    """
+
+    def __init__(self, signal_name: str, epoch: int, checkpoint: Path) -> None:
+        self.signal_name = signal_name
+        self.epoch = epoch
+        self.checkpoint = checkpoint
+        super().__init__(
+            f"Training stopped by {signal_name} at the end of epoch {epoch}; its state is saved in {checkpoint}. "
+            "Nothing is lost: run the same command again to resume from that epoch (the resumed run ends "
+            "bit-identical to an uninterrupted one on CPU)."
+        )

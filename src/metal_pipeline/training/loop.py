@@ -1,7 +1,10 @@
 """The training loop: Adam, early stopping, atomic checkpoints, bitwise resume, NaN guard.
 
 Plain torch, no Kedro and no MLflow: per-epoch metrics leave through the
-``on_epoch_end`` callback. See docs/TRAINING.md for the protocol.
+``on_epoch_end`` callback (and the restored history of a resumed run through
+``on_resume``). SIGINT/SIGTERM stop the run at the end of the current epoch,
+after writing ``last.pt``. A ``last.pt`` that cannot be read falls back to
+``best.pt``. See docs/TRAINING.md for the protocol.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import logging
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +40,12 @@ from metal_pipeline.training.checkpoint import (
     save_checkpoint,
 )
 from metal_pipeline.training.config import TrainConfig
-from metal_pipeline.training.errors import CheckpointMismatchError, TrainingDivergedError
+from metal_pipeline.training.errors import (
+    CheckpointCorruptError,
+    CheckpointMismatchError,
+    TrainingDivergedError,
+    TrainingInterrupted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +90,23 @@ class EpochStats:
         }
 
 
+def epoch_stats_from_history(history: list[Mapping[str, Any]], min_delta: float = 0.0) -> list[EpochStats]:
+    """The :class:`EpochStats` of each entry of a run's ``history`` (as stored in ``last.pt``).
+
+    ``best_epoch`` / ``best_val_loss`` are recomputed as the running best under
+    ``min_delta``, the rule the loop applies; ``seconds`` is the stored epoch time.
+    """
+    out, best, best_epoch = [], math.inf, 0
+    for h in history:
+        epoch, val_loss = int(h["epoch"]), float(h["val_loss"])
+        if val_loss < best - min_delta:
+            best, best_epoch = val_loss, epoch
+        parts = {k: float(v) for k, v in h.items() if k not in ("epoch", "train_loss", "val_loss", "seconds")}
+        out.append(EpochStats(epoch=epoch, train_loss=float(h["train_loss"]), val_loss=val_loss, parts=parts,
+                              best_epoch=best_epoch, best_val_loss=best, seconds=float(h.get("seconds", math.nan))))
+    return out
+
+
 @dataclass
 class TrainResult:
     """Outcome of :func:`train`.
@@ -96,6 +123,8 @@ class TrainResult:
             ``train_<part>``, ``val_<part>``, ``seconds``.
         wall_seconds: wall time of this call.
         resumed_from_epoch: epoch of the ``last.pt`` this call continued from, or None.
+        resumed_from_best: True if ``last.pt`` could not be read and the run continued
+            from ``best.pt`` instead (not bit-identical to an uninterrupted run).
         already_finished: True if ``last.pt`` said the run was over and nothing was trained.
         checkpoint_dir: folder holding ``best.pt`` and ``last.pt``.
         device: device trained on, e.g. ``"cpu"`` or ``"cuda"``.
@@ -112,6 +141,7 @@ class TrainResult:
     already_finished: bool
     checkpoint_dir: Path
     device: str
+    resumed_from_best: bool = False
 
     @property
     def best_checkpoint(self) -> Path:
@@ -146,6 +176,8 @@ def train(
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     fingerprint_extra: Mapping[str, Any] | None = None,
     augment: Callable[[torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    on_resume: Callable[[list[EpochStats]], None] | None = None,
+    stop_on_signals: bool = True,
 ) -> TrainResult:
     """Train ``model`` to reconstruct ``train_images``; keep the weights with the best validation loss.
 
@@ -161,7 +193,9 @@ def train(
         checkpoint_dir: folder for ``best.pt`` and ``last.pt`` (created if needed).
         resume: ``"auto"`` continues from ``checkpoint_dir/last.pt`` if it exists
             (and starts fresh otherwise); ``True`` requires it; ``False`` deletes
-            any old ``best.pt``/``last.pt`` there and starts fresh.
+            any old ``best.pt``/``last.pt`` there and starts fresh. If ``last.pt``
+            cannot be read, the run continues from an intact ``best.pt`` of the
+            same run, with a warning (and rewrites ``last.pt`` from there).
         on_epoch_end: called with an :class:`EpochStats` after every epoch,
             once that epoch's checkpoint (if due) is written. An exception raised
             here stops the run; re-running resumes from ``last.pt``.
@@ -171,6 +205,13 @@ def train(
             training batch (validation batches are never augmented); it must
             draw its randomness from ``generator`` so resume stays bit-identical.
             Describe it in ``fingerprint_extra``.
+        on_resume: when a run continues from a checkpoint (or is already finished),
+            called once, before any epoch, with the :class:`EpochStats` of every
+            epoch the checkpoint's history holds, so a logger can fill in what it
+            has not got.
+        stop_on_signals: while epochs run (in the main thread), SIGINT and SIGTERM
+            finish the current epoch, write ``last.pt`` and raise
+            :class:`TrainingInterrupted`; a second signal stops at once as usual.
 
     Returns:
         A :class:`TrainResult`.
@@ -179,8 +220,11 @@ def train(
         DataError: images empty, not uint8 4-D, or train/validation shapes differ.
         ValueError: bad config or ``resume`` value.
         CheckpointMismatchError: ``last.pt`` belongs to another config/model/data.
+        CheckpointCorruptError: ``last.pt`` cannot be read and there is no intact
+            ``best.pt`` of the same run to fall back to.
         FileNotFoundError: ``resume=True`` and no ``last.pt``.
         TrainingDivergedError: a training or validation loss became NaN/inf.
+        TrainingInterrupted: SIGINT/SIGTERM; ``last.pt`` holds the epoch it names.
     """
     started = time.perf_counter()
     if not isinstance(config, TrainConfig):
@@ -209,8 +253,13 @@ def train(
 
         state = _RunState()
         resumed_from: int | None = None
+        from_best = False
         if resume is not False and last_path.exists():
-            state = _resume(last_path, fp, fp_parts, model, optimizer, generator)
+            try:
+                state = _resume(last_path, fp, fp_parts, model, optimizer, generator)
+            except CheckpointCorruptError as unreadable:
+                state = _resume_from_best(unreadable, last_path, best_path, fp, model)
+                from_best = True
             resumed_from = state.epoch
         elif resume is True:
             raise FileNotFoundError(
@@ -224,6 +273,13 @@ def train(
 
         run = _Run(model, loss_fn, optimizer, generator, train_images, val_images, config, device,
                    fp, fp_parts, checkpoint_dir, state, on_epoch_end, augment)
+        if from_best:
+            run.best_written = state.best_epoch
+            run._write_last()  # a readable last.pt again: a second resume continues from here exactly
+        if resumed_from is not None and on_resume is not None and state.history:
+            rng = capture_rng_state(generator)  # like on_epoch_end: the callback cannot change the run
+            on_resume(epoch_stats_from_history(state.history, config.min_delta))
+            restore_rng_state(rng, generator)
         already_finished = False
         if resumed_from is not None and run.is_finished():
             already_finished = True
@@ -234,7 +290,11 @@ def train(
             if resumed_from is not None:
                 log.info("Resuming %s from epoch %d (best epoch %d, val loss %.6g).",
                          checkpoint_dir, state.epoch, state.best_epoch, state.best_val_loss)
-            run.run_epochs()
+            with _StopOnSignal(enabled=stop_on_signals) as stop:
+                run.stop = stop
+                run.run_epochs()
+            if stop.signal_name is not None:  # arrived after the last epoch's check: the final last.pt is on disk
+                raise TrainingInterrupted(stop.signal_name, state.epoch, last_path)
 
         assert state.best_state is not None
         model.load_state_dict(state.best_state)
@@ -252,6 +312,7 @@ def train(
         already_finished=already_finished,
         checkpoint_dir=checkpoint_dir,
         device=str(device),
+        resumed_from_best=from_best,
     )
 
 
@@ -278,6 +339,7 @@ class _Run:
         # rewrite at the next checkpoint (best.pt may be ahead of a resumed last.pt).
         self.best_written: int | None = None
         self.last_good: Path | None = self.last_path if self.last_path.exists() else None
+        self.stop: _StopOnSignal | None = None
 
     # stopping rule ------------------------------------------------------
     def should_stop_early(self) -> bool:
@@ -296,7 +358,7 @@ class _Run:
             changed = True
         try:
             best_ok = int(load_checkpoint(self.best_path)["epoch"]) == s.best_epoch
-        except (FileNotFoundError, RuntimeError, KeyError):
+        except (FileNotFoundError, CheckpointCorruptError, KeyError):
             best_ok = False
         if not best_ok:
             self._write_best()
@@ -329,7 +391,9 @@ class _Run:
                 parts = {**_prefixed("train", train_parts), **_prefixed("val", val_parts)}
                 s.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                                   **parts, "seconds": seconds})
-                if finished or epoch % c.checkpoint_every == 0:
+                stopping = self.stop is not None and self.stop.signal_name is not None
+                written = finished or stopping or epoch % c.checkpoint_every == 0
+                if written:
                     self._write_best()
                     self._write_last()
 
@@ -347,6 +411,11 @@ class _Run:
                     rng = capture_rng_state(self.generator)
                     self.on_epoch_end(stats)
                     restore_rng_state(rng, self.generator)
+                if self.stop is not None and self.stop.signal_name is not None:
+                    if not written:  # the signal came during the callback
+                        self._write_best()
+                        self._write_last()
+                    raise TrainingInterrupted(self.stop.signal_name, epoch, self.last_path)
                 if finished:
                     break
         s = self.state
@@ -438,7 +507,9 @@ class _Run:
         if self.best_written == s.best_epoch and self.best_path.exists():
             return
         save_checkpoint({"format": CHECKPOINT_FORMAT, "model": s.best_state, "epoch": s.best_epoch,
-                         "val_loss": s.best_val_loss, "fingerprint": self.fp}, self.best_path)
+                         "val_loss": s.best_val_loss, "fingerprint": self.fp,
+                         # small, and lets a fallback from an unreadable last.pt keep the history
+                         "history": [h for h in s.history if h["epoch"] <= s.best_epoch]}, self.best_path)
         self.best_written = s.best_epoch
 
     def _write_last(self) -> None:
@@ -461,6 +532,51 @@ class _Run:
             "history": s.history,
         }, self.last_path)
         self.last_good = self.last_path
+
+
+def _resume_from_best(unreadable: CheckpointCorruptError, last_path: Path, best_path: Path, fp: str,
+                      model: torch.nn.Module) -> _RunState:
+    """``last.pt`` cannot be read: continue from ``best.pt`` of the same run, or say what to delete."""
+    corrupt = [last_path]
+    problem = None
+    try:
+        best = load_checkpoint(best_path)
+    except FileNotFoundError:
+        problem = f"there is no {best_path.name} to fall back to"
+    except CheckpointCorruptError as also:
+        problem = f"{best_path} cannot be read either ({also.reason})"
+        corrupt.append(best_path)
+    else:
+        if best.get("fingerprint") != fp:
+            problem = (f"{best_path} belongs to a different run (move it elsewhere first if you need it: "
+                       "starting over replaces it)")
+    if problem is not None:
+        files = " and ".join(str(p) for p in corrupt)
+        raise CheckpointCorruptError(
+            f"Cannot resume the run in {last_path.parent}: {last_path} is truncated or corrupt ({unreadable.reason}) "
+            f"and {problem}. Nothing was trained. Fix: delete {files} (only "
+            f"{'these files' if len(corrupt) > 1 else 'this file'}; restore {'them' if len(corrupt) > 1 else 'it'} "
+            "from a backup instead if you have one) and run the same command again, which trains this run from "
+            "the start.",
+            tuple(corrupt), unreadable.reason,
+        ) from unreadable
+    model.load_state_dict(best["model"])
+    epoch = int(best["epoch"])
+    history = [dict(h) for h in best.get("history", [])]
+    log.warning(
+        "Cannot read %s (%s). Resuming from %s instead (epoch %d, val loss %.6g): the optimiser state and "
+        "epochs %d and later are lost and trained again, so this run is not bit-identical to an uninterrupted "
+        "one. %s is replaced by a checkpoint at epoch %d.", last_path, unreadable.reason, best_path, epoch,
+        float(best["val_loss"]), epoch + 1, last_path.name, epoch)
+    device = next(model.parameters()).device
+    return _RunState(
+        epoch=epoch,
+        best_epoch=epoch,
+        best_val_loss=float(best["val_loss"]),
+        best_state={k: v.detach().clone().to(device) for k, v in best["model"].items()},
+        stopped_early=False,
+        history=history,
+    )
 
 
 def _resume(last_path: Path, fp: str, fp_parts: dict[str, Any], model: torch.nn.Module,
@@ -486,6 +602,53 @@ def _resume(last_path: Path, fp: str, fp_parts: dict[str, Any], model: torch.nn.
         stopped_early=bool(payload["stopped_early"]),
         history=list(payload["history"]),
     )
+
+
+# -- SIGINT / SIGTERM ----------------------------------------------------
+class _StopOnSignal:
+    """While active (main thread only), SIGINT/SIGTERM only set ``signal_name``; the loop
+    stops at the end of the epoch. A second signal gets the previous handler's behaviour."""
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopOnSignal:
+        if not self.enabled or threading.current_thread() is not threading.main_thread():
+            return self
+        for name in self.SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except (ValueError, OSError):  # not settable here
+                continue
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.signal_name is not None:  # second signal: stop at once, the usual way
+            previous = self._previous.get(signum, signal.SIG_DFL)
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                os.kill(os.getpid(), signum)
+            return
+        self.signal_name = name
+        # os.write, not logging: a signal handler must not re-enter a buffered stream.
+        with contextlib.suppress(OSError):
+            os.write(2, f"\n{name} received: finishing the current epoch, then writing last.pt and stopping "
+                        f"(send {name} again to stop at once without saving).\n".encode())
 
 
 # -- helpers -------------------------------------------------------------
