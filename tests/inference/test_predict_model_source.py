@@ -15,13 +15,14 @@ from metal_pipeline.inference.model_source import load_checkpoint, load_from_reg
 from metal_pipeline.pipelines.predict.nodes import load_predict_detector
 from metal_pipeline.tracking.registry import log_and_register
 
-NAME = "metal-widget-squares_rows"
+NAME = "metal-widget-default-squares_rows-strict"
 
 
 @pytest.fixture
 def registry(tmp_path):
     """A fresh SQLite tracking + registry DB with two versions of NAME (thresholds 0.1 and 0.2)
-    and one other model; version 1 carries the alias ``champion``. Restores the tracking URI."""
+    and one other model; version 1 carries the alias ``champion`` (set by its registration, not moved
+    by version 2). Restores the tracking URI."""
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
@@ -32,7 +33,7 @@ def registry(tmp_path):
             with mlflow.start_run(experiment_id=experiment):
                 log_and_register(detector, name, {"threshold": threshold})
             detectors[threshold] = detector
-        MlflowClient().set_registered_model_alias(NAME, "champion", "1")
+        assert str(MlflowClient().get_registered_model(NAME).aliases["champion"]) == "1"
         yield detectors
     finally:
         if mlflow.active_run() is not None:
@@ -54,16 +55,16 @@ def test_registry_by_name_version_alias_and_unknown_name(registry, tmp_path):
     _same_model(load_from_registry(NAME, version=2), registry[0.2])
     _same_model(load_from_registry(NAME, alias="champion"), registry[0.1])
 
-    # The node derives metal-<class>-<config> when predict.model_name is null.
+    # The node derives metal-<class>-<recipe>-<config>-<masking> when predict.model_name is null.
     node_params = {"input_dir": "in", "output_dir": "out", "model_name": None, "model_version": "latest"}
-    _same_model(load_predict_detector(node_params, "widget", "squares_rows"), registry[0.2])
-    _same_model(load_predict_detector({**node_params, "model_name": "metal-other-squares"}, "x", "y"),
+    _same_model(load_predict_detector(node_params, "widget", "default", "squares_rows", "strict"), registry[0.2])
+    _same_model(load_predict_detector({**node_params, "model_name": "metal-other-squares"}, "x", "r", "y", "paper"),
                 registry[0.3])
 
     with pytest.raises(DataError) as unknown:
-        load_predict_detector(node_params, "bottle", "squares_rows")
+        load_predict_detector(node_params, "widget", "paper", "squares_rows", "paper")
     message = str(unknown.value)
-    assert "metal-bottle-squares_rows" in message
+    assert "metal-widget-paper-squares_rows-paper" in message
     assert f"Registered models: metal-other-squares, {NAME}" in message and str(tmp_path) in message
 
     with pytest.raises(DataError, match=r"has no version 7 .*Versions: 1, 2; aliases: champion"):
@@ -80,7 +81,7 @@ def test_local_checkpoint(tmp_path):
     loaded = load_checkpoint(tmp_path / "detector.pt")
     _same_model(loaded, detector)
     params = {"input_dir": "in", "output_dir": "out", "checkpoint": str(tmp_path / "detector.pt")}
-    _same_model(load_predict_detector(params, "widget", "squares_rows"), detector)
+    _same_model(load_predict_detector(params, "widget", "default", "squares_rows", "strict"), detector)
 
     with pytest.raises(DataError, match="does not exist") as missing:
         load_checkpoint(tmp_path / "nope.pt")
@@ -92,7 +93,7 @@ def test_local_checkpoint(tmp_path):
     with pytest.raises(DataError, match="cannot be loaded"):
         load_checkpoint(tmp_path / "junk.pt")
     with pytest.raises(DataError, match="choose one"):
-        load_predict_detector({**params, "model_name": NAME}, "widget", "squares_rows")
+        load_predict_detector({**params, "model_name": NAME}, "widget", "default", "squares_rows", "strict")
 
 
 @pytest.mark.parametrize(("given", "expected"), [(None, None), ("latest", None), ("", None), (3, 3), ("4", 4)])
@@ -104,3 +105,22 @@ def test_parse_version(given, expected):
 def test_parse_version_rejects(given):
     with pytest.raises(DataError, match="model_version"):
         parse_version(given)
+
+
+def test_models_registered_with_the_pytorch_flavour_still_load(tmp_path):
+    """Versions registered before the pyfunc model (pytorch flavour, whole pickled detector) load as before."""
+    import mlflow.pytorch
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("old", artifact_location=(tmp_path / "artifacts").as_uri())
+        detector = tiny_detector(threshold=0.3, seed=4)
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.pytorch.log_model(detector, name="model", registered_model_name="metal-widget-squares_rows",
+                                     serialization_format="pickle", pip_requirements=["torch"])
+        _same_model(load_from_registry("metal-widget-squares_rows"), detector)
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous)

@@ -20,6 +20,8 @@ from mlflow.tracking import MlflowClient
 from kedro_project import TINY_PARAMS, kedro_run, make_project, run_layout
 from synthetic import make_mvtec_category
 
+MODEL_NAME = "metal-widget-default-squares_rows-strict"  # class, recipe, configuration, masking
+
 
 @pytest.fixture(scope="module")
 def trained_project(tmp_path_factory):
@@ -42,23 +44,45 @@ def tracking(trained_project):
 
 
 def test_registered_model_loads_back_with_identical_reconstructions(trained_project, tracking):
+    from metal_pipeline.tracking.registry import load_registered
+
     project, _ = trained_project
     run_dir = run_layout(project)["scored"]
     card = json.loads((run_dir / "model_card.json").read_text())
-    assert card["registered_model_name"] == "metal-widget-squares_rows"
-    assert card["version"] == 1
-    version = tracking.get_model_version("metal-widget-squares_rows", "1")
+    assert card["registered_model_name"] == MODEL_NAME
+    assert card["version"] == 1 and card["aliases"] == ["champion"]
+    version = tracking.get_model_version(MODEL_NAME, "1")
     for tag in ("class", "configuration", "masking", "seed", "git_commit", "threshold"):
         assert tag in version.tags
     assert version.tags["masking"] == "strict"  # the default recipe
     assert version.tags["recipe"] == "default"
 
-    registered = mlflow.pytorch.load_model("models:/metal-widget-squares_rows/1", map_location="cpu")
+    registered = load_registered(f"models:/{MODEL_NAME}@champion")
     local = torch.load(run_dir / "detector.pt", weights_only=False)
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(registered.eval()(x), local.eval()(x))
     assert registered.threshold == pytest.approx(float(version.tags["threshold"]))
+
+
+def test_registered_pyfunc_model_gives_the_evaluation_scores(trained_project, tracking):
+    """The registered model, loaded as MLflow pyfunc and given the raw test files, scores them as the
+    heatmaps pipeline did (test_scores.npz), and decides at the stored threshold."""
+    import pandas as pd
+
+    from metal_pipeline.datasets import ImageSetDataset
+
+    project, _ = trained_project
+    layout = run_layout(project)
+    test_set = ImageSetDataset(str(layout["split"] / "test.npz")).load()
+    raw = project / "data" / "01_raw" / "mvtec_ad" / "widget" / "test"
+    frame = pd.DataFrame({"image": [(raw / f"{name}.png").read_bytes() for name in test_set.names]})
+    out = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion").predict(frame)
+    evaluation = np.load(layout["output"] / "test_scores.npz")
+    np.testing.assert_array_equal(out["score"].to_numpy(np.float64), evaluation["scores"])
+    np.testing.assert_array_equal(np.stack(out["anomaly_map"]), evaluation["maps"])
+    threshold = float(evaluation["threshold"])
+    assert list(out["decision"]) == ["anomalous" if s > threshold else "normal" for s in evaluation["scores"]]
 
 
 def test_metrics_figures_and_maps_are_written_and_logged(trained_project, tracking):
@@ -158,7 +182,7 @@ def test_mlflow_ui_command_from_readme_serves_the_runs(trained_project):
             except OSError:
                 time.sleep(1)
         assert body is not None, "mlflow server did not answer within 90 s"
-        assert [m["name"] for m in body["registered_models"]] == ["metal-widget-squares_rows"]
+        assert [m["name"] for m in body["registered_models"]] == [MODEL_NAME]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

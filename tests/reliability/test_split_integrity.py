@@ -26,7 +26,7 @@ from synthetic import make_labelled_folder  # noqa: E402
 from metal_pipeline.datasets import ImageSetDataset  # noqa: E402
 
 LAYERS = ("05_model_input", "06_models", "07_model_output", "08_reporting")
-MODEL_NAME = "metal-ct-squares_rows"
+MODEL_NAME = "metal-ct-default-squares_rows-strict"  # registry.registered_model_name of the default recipe
 
 
 def files_under(project: Path, names: list[str]) -> dict[str, str]:
@@ -127,6 +127,7 @@ def test_identical_rerun_reuses_the_finished_run_and_registers_nothing(project, 
     legacy.parent.mkdir(parents=True)
     legacy.write_bytes(b"a run of the old layout")
     versions = registered_versions(project_dir)
+    assert versions >= 1
     card_before = json.loads((first["scored"] / "model_card.json").read_text())
 
     result = kedro_run(project_dir, "train_eval", params)

@@ -1,7 +1,10 @@
 """Where the ``predict`` pipeline gets its detector: the MLflow Model Registry or a local file.
 
-* Registry: a registered name (``metal-<class>-<config>``) and a version
-  (``latest`` = the highest version number) or an alias (``@champion``).
+* Registry: a registered name (``metal-<class>-<recipe>-<config>-<masking>``,
+  ``tracking.registry.registered_model_name``) and a version (``latest`` = the
+  highest version number) or an alias (``@champion``). The registered model is
+  the pyfunc model of ``inference.pyfunc_model``; what is loaded here is its
+  ``detector.pt`` artifact, the same ``AnomalyDetector`` as the local file.
   The tracking/registry URI is whatever MLflow is set to (kedro-mlflow sets it
   from ``conf/base/mlflow.yml`` when ``kedro run`` starts).
 * Local file: a whole pickled ``AnomalyDetector`` as written by the training
@@ -43,7 +46,7 @@ def _check_detector(obj: object, source: str) -> AnomalyDetector:
     if not isinstance(obj, AnomalyDetector):
         raise DataError(f"{source} holds a {type(obj).__module__}.{type(obj).__name__}, not an AnomalyDetector "
                         "(network + scoring rule + threshold). Fix: use the detector.pt written by the training "
-                        "pipeline, or a model it registered (metal-<class>-<config>).")
+                        "pipeline, or a model it registered (metal-<class>-<recipe>-<config>-<masking>).")
     return obj
 
 
@@ -85,7 +88,8 @@ def load_from_registry(name: str, version: str | int | None = "latest", alias: s
         uri = resolve_model_uri(name, version=number, alias=alias)
     except LookupError as exc:
         raise DataError(f"{exc} Fix: pass one of them with --params predict.model_name=<name>, or train this "
-                        "class/configuration first (the name is metal-<class>-<config>).") from exc
+                        "class, recipe, configuration and masking first (the name is "
+                        "metal-<class>-<recipe>-<config>-<masking>).") from exc
     try:
         obj = load_registered(uri, device=device)
     except MlflowException as exc:

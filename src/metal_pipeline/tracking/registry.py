@@ -1,48 +1,84 @@
 """Log a trained detector to MLflow, register it, and load it back by name.
 
-Registered models are named ``metal-<class>-<configuration>``; each version is
-tagged with class, configuration, masking, seed, git commit and the decision
-threshold so the MLflow UI can filter and compare them.
+Registered models are named ``metal-<class>-<recipe>-<configuration>-<masking>``
+(:func:`registered_model_name`: the run name of ``run_identity.run_name``
+without seed and hash), so models of another recipe, configuration or masking
+are never versions of one model, while seeds and retrains of one setting are.
+Each version is tagged with class, recipe, configuration, masking, seed, run
+name, git commit and the decision threshold so the MLflow UI can filter and
+compare them.
+
+The logged model is a ``python_function`` model
+(:mod:`metal_pipeline.inference.pyfunc_model`): image bytes in, score,
+decision and anomaly map out, with a signature, an input example, this package
+as ``code_paths`` and pinned pip requirements, so it loads and serves where
+this project is not installed. The ``AnomalyDetector`` itself is its artifact
+``detector.pt`` (what :func:`load_registered` returns).
+
+The first version of a name gets the alias ``champion`` (:data:`CHAMPION`);
+later versions do not move it: which retrain to use is a decision made by
+comparing metrics (``MlflowClient().set_registered_model_alias``), not a side
+effect of training. ``models:/<name>/latest`` (or ``predict.model_version``)
+follows the newest version instead.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import mlflow
-import mlflow.pytorch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from metal_pipeline.run_identity import masking_of
 
 logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT_NAME = "model"
+CHAMPION = "champion"
+"""Alias set on the first version of a registered model (the one to use until someone moves it)."""
 
 
-def registered_model_name(class_name: str, configuration: str) -> str:
-    return f"metal-{class_name}-{configuration}"
+def registered_model_name(class_name: str, recipe: str, configuration: str, masking: str) -> str:
+    """``metal-<class>-<recipe>-<configuration>-<masking>``, e.g. ``metal-bottle-default-squares_rows-strict``
+    (``none`` is the masking of ``squares_nomask``, whatever ``masking`` says)."""
+    return f"metal-{class_name}-{recipe}-{configuration}-{masking_of(configuration, masking)}"
 
 
-def log_and_register(model, name: str, tags: dict[str, Any]) -> dict[str, Any]:
-    """Log ``model`` (pytorch flavour) to the active run and register a new version.
+def log_and_register(detector, name: str, tags: dict[str, Any]) -> dict[str, Any]:
+    """Log ``detector`` as the pyfunc model to the active run and register a new version of ``name``.
 
-    Returns a JSON-able card: registered name, version, ``models:/`` URI, run id.
+    The first version of ``name`` (or the first after its ``champion`` alias was
+    removed) gets the alias ``champion``. Returns a JSON-able card: registered
+    name, version, ``models:/`` URI, run id, tags, aliases set.
     """
+    import torch
+
+    from metal_pipeline.inference import pyfunc_model
+
     run = mlflow.active_run()
     if run is None:
         raise RuntimeError("log_and_register needs an active MLflow run (kedro-mlflow starts one per kedro run)")
     str_tags = {k: str(v) for k, v in tags.items()}
-    info = mlflow.pytorch.log_model(
-        model,
-        name=MODEL_ARTIFACT_NAME,
-        registered_model_name=name,
-        metadata=str_tags,
-        # The whole module is pickled so scoring settings and threshold travel with it
-        # (MLflow 3's default "pt2" export keeps only the traced forward graph).
-        serialization_format="pickle",
-        pip_requirements=[f"torch=={_torch_version()}"],
-    )
+    with tempfile.TemporaryDirectory(prefix="metal-model-") as tmp:
+        detector_path = Path(tmp) / "detector.pt"
+        # The whole detector is pickled so scoring settings and threshold travel with it.
+        torch.save(detector, detector_path)
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT_NAME,
+            python_model=pyfunc_model.model_code_file(),  # models from code: the PythonModel is not pickled
+            artifacts={pyfunc_model.DETECTOR_ARTIFACT: str(detector_path)},
+            code_paths=[pyfunc_model.package_dir()],
+            signature=pyfunc_model.model_signature(),
+            input_example=pyfunc_model.input_example(detector.channels),
+            pip_requirements=pyfunc_model.pip_requirements(),
+            registered_model_name=name,
+            metadata=str_tags,
+        )
     client = MlflowClient()
     version = info.registered_model_version
     if version is None:  # older MLflow: look it up by run
@@ -50,14 +86,20 @@ def log_and_register(model, name: str, tags: dict[str, Any]) -> dict[str, Any]:
         version = max(int(v.version) for v in versions)
     for key, value in str_tags.items():
         client.set_model_version_tag(name, str(version), key, value)
+    aliases = []
+    if CHAMPION not in (client.get_registered_model(name).aliases or {}):
+        client.set_registered_model_alias(name, CHAMPION, str(version))
+        aliases.append(CHAMPION)
     card = {
         "registered_model_name": name,
         "version": int(version),
         "model_uri": f"models:/{name}/{version}",
         "run_id": run.info.run_id,
         "tags": str_tags,
+        "aliases": aliases,
     }
-    logger.info("Registered %s version %s (run %s)", name, version, run.info.run_id)
+    logger.info("Registered %s version %s (run %s)%s", name, version, run.info.run_id,
+                f", alias {CHAMPION}" if aliases else "")
     return card
 
 
@@ -104,11 +146,30 @@ def resolve_model_uri(name: str, version: str | int | None = None, alias: str | 
 
 
 def load_registered(model_uri: str, device: str = "cpu"):
-    """Load a logged detector (a torch module) from any MLflow model URI."""
-    return mlflow.pytorch.load_model(model_uri, map_location=device)
+    """The ``AnomalyDetector`` of a logged model, from any MLflow model URI.
 
-
-def _torch_version() -> str:
+    The pyfunc model's ``detector.pt`` artifact is loaded with this process's
+    ``metal_pipeline`` (not the copy logged as ``code_paths``), so it is the
+    same object the training pipeline wrote. Models registered before the pyfunc
+    model (pytorch flavour) load as they did.
+    """
     import torch
+    from mlflow.models import Model
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    return torch.__version__.split("+")[0]
+    from metal_pipeline.inference import pyfunc_model
+
+    repo = get_artifact_repository(model_uri)
+    with tempfile.TemporaryDirectory(prefix="metal-model-") as tmp:
+        flavors = Model.load(repo.download_artifacts("MLmodel", dst_path=tmp)).flavors
+        if "pytorch" in flavors:
+            from mlflow import pytorch as mlflow_pytorch
+
+            return mlflow_pytorch.load_model(model_uri, map_location=device)
+        artifact = flavors.get("python_function", {}).get("artifacts", {}).get(pyfunc_model.DETECTOR_ARTIFACT)
+        if artifact is None:
+            raise MlflowException(f"{model_uri} is neither a MeTAL pyfunc model (no '{pyfunc_model.DETECTOR_ARTIFACT}' "
+                                  "artifact) nor a pytorch model")
+        # Only the detector is needed here (not the logged code copy or the examples).
+        path = repo.download_artifacts(artifact["path"], dst_path=tmp)
+        return torch.load(path, map_location=device, weights_only=False)

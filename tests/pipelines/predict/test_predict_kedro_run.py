@@ -18,7 +18,7 @@ import pytest
 
 from _predict_helpers import tiny_detector
 from metal_pipeline.data.images import load_image
-from metal_pipeline.tracking.registry import log_and_register
+from metal_pipeline.tracking.registry import log_and_register, registered_model_name
 from synthetic import make_mvtec_category
 
 
@@ -45,7 +45,8 @@ def kedro_run(project: Path, pipeline: str, params: dict) -> subprocess.Complete
 
 @pytest.fixture
 def registered_project(tmp_path):
-    """A project copy whose mlflow.db holds metal-widget-squares_rows versions 1 and 2 (thresholds 0.5, 0.0)."""
+    """A project copy whose mlflow.db holds versions 1 and 2 (thresholds 0.5, 0.0) of the name the default
+    recipe registers for class widget (metal-widget-default-squares_rows-strict)."""
     project = make_project(tmp_path / "project")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
@@ -53,7 +54,8 @@ def registered_project(tmp_path):
         experiment = mlflow.create_experiment("setup", artifact_location=(project / "mlartifacts").as_uri())
         for seed, threshold in ((1, 0.5), (2, 0.0)):
             with mlflow.start_run(experiment_id=experiment):
-                log_and_register(tiny_detector(threshold=threshold, seed=seed), "metal-widget-squares_rows", {})
+                log_and_register(tiny_detector(threshold=threshold, seed=seed),
+                                 registered_model_name("widget", "default", "squares_rows", "strict"), {})
     finally:
         if mlflow.active_run() is not None:
             mlflow.end_run()

@@ -78,9 +78,11 @@ def _flag(value: Any, name: str) -> bool:
     raise DataError(f"predict.{name} must be true or false, got {value!r}.")
 
 
-def load_predict_detector(params: dict[str, Any], class_name: str, configuration: str) -> AnomalyDetector:
+def load_predict_detector(params: dict[str, Any], class_name: str, recipe: str, configuration: str,
+                          masking: str) -> AnomalyDetector:
     """The detector to score with: ``predict.checkpoint`` if set, else the registered model
-    ``predict.model_name`` (default ``metal-<class>-<config>``) at ``model_version`` / ``model_alias``."""
+    ``predict.model_name`` (default ``metal-<class>-<recipe>-<config>-<masking>``, the name training
+    registers) at ``model_version`` / ``model_alias``."""
     cfg = PredictConfig.from_params(params)
     device = resolve_device(cfg.device)
     if cfg.checkpoint:
@@ -88,7 +90,7 @@ def load_predict_detector(params: dict[str, Any], class_name: str, configuration
             raise DataError("Both predict.checkpoint and a registered model (predict.model_name / model_alias) are "
                             "set; choose one (set the other to null).")
         return load_checkpoint(cfg.checkpoint, device=device)
-    name = cfg.model_name or registered_model_name(class_name, configuration)
+    name = cfg.model_name or registered_model_name(class_name, recipe, configuration, masking)
     return load_from_registry(name, cfg.model_version, cfg.model_alias, device=device)
 
 

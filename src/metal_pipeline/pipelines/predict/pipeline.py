@@ -8,7 +8,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 load_predict_detector,
-                inputs=["params:predict", "params:class", "params:config"],
+                inputs=["params:predict", "params:class", "params:recipe", "params:config", "params:masking"],
                 outputs="predict_detector",
                 name="load_predict_detector",
             ),
