@@ -15,8 +15,9 @@ from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.threshold import choose_threshold
 from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss, default_depth
 from metal_pipeline.tracking.git_info import git_commit
+from metal_pipeline.tracking.killed_runs import log_restored_history, mark_killed_runs
 from metal_pipeline.tracking.registry import find_registered_version, log_and_register, registered_model_name
-from metal_pipeline.training import TrainConfig, train
+from metal_pipeline.training import TrainConfig, TrainingInterrupted, train
 from metal_pipeline.training.augment import AugmentConfig, Augmenter
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,12 @@ def model_config(train_set: ImageSet, class_name: str, configuration: str, maski
 
 class EpochReporter:
     """Train/val loss per epoch as MLflow metric history, and a log line every few epochs
-    (readable in a log file, where a progress bar is not)."""
+    (readable in a log file, where a progress bar is not).
+
+    ``restore`` (the loop's ``on_resume``) logs the epochs a resumed checkpoint
+    holds that the active MLflow run has not got, so a resumed run's history is
+    complete from epoch 1 (issue 11 case 5).
+    """
 
     def __init__(self, prefix: str = "", log_every: int = 0) -> None:
         self.prefix = prefix
@@ -62,6 +68,15 @@ class EpochReporter:
             return
         mlflow.log_metrics({f"{self.prefix}{k}": float(v) for k, v in stats.as_metrics().items()},
                            step=stats.epoch)
+
+    def restore(self, history) -> None:
+        if mlflow.active_run() is None or not history:
+            return
+        mlflow.set_tag(f"{self.prefix}metal.resumed_from_epoch", history[-1].epoch)
+        logged = log_restored_history(((s.epoch, s.as_metrics()) for s in history), self.prefix)
+        if logged:
+            logger.info("Logged epochs %d-%d from the checkpoint to MLflow run %s (%d epochs it had not got).",
+                        logged[0], logged[-1], mlflow.active_run().info.run_id, len(logged))
 
 
 def train_model(
@@ -105,19 +120,32 @@ def train_model(
     logger.info("Training %s: %d train, %d validation images (split %s), %s parameters, checkpoints in %s",
                 name, len(train_set), len(val_set), split_manifest.get("split"),
                 f"{sum(p.numel() for p in model.parameters()):,}", checkpoint_dir)
-    result = train(
-        model,
-        ReconstructionLoss(**loss_params),
-        train_set.images,
-        val_set.images,
-        train_cfg,
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
-        on_epoch_end=EpochReporter(tracking_prefix, log_every),
-        augment=Augmenter(augment) if augment.active else None,
-        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params), "augment": augment.to_dict(),
-                           "split": {"name": split_manifest.get("split"), **split_manifest.get("digests", {})}},
-    )
+    if mlflow.active_run() is not None:
+        mark_killed_runs()  # earlier attempts of this MLflow run name that a SIGKILL left RUNNING
+    reporter = EpochReporter(tracking_prefix, log_every)
+    try:
+        result = train(
+            model,
+            ReconstructionLoss(**loss_params),
+            train_set.images,
+            val_set.images,
+            train_cfg,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            on_epoch_end=reporter,
+            on_resume=reporter.restore,
+            augment=Augmenter(augment) if augment.active else None,
+            fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params), "augment": augment.to_dict(),
+                               "split": {"name": split_manifest.get("split"),
+                                         **split_manifest.get("digests", {})}},
+        )
+    except TrainingInterrupted as stop:
+        if mlflow.active_run() is not None:  # kedro-mlflow ends the run as FAILED; say why
+            mlflow.set_tags({f"{tracking_prefix}metal.interrupted": f"{stop.signal_name} after epoch {stop.epoch}"})
+        raise
+    if result.resumed_from_epoch is not None and mlflow.active_run() is not None:
+        mlflow.set_tag(f"{tracking_prefix}metal.resumed_from",
+                       "best.pt (last.pt was unreadable)" if result.resumed_from_best else "last.pt")
     if result.already_finished:
         logger.info("Reusing the finished run %s (trained to epoch %d, best epoch %d): identical parameters "
                     "and split, nothing trained.", name, result.stopped_epoch, result.best_epoch)
