@@ -14,7 +14,10 @@ unknown class is one paragraph and leaves no MLflow run.
 ``FriendlyErrorHooks``: a user-fixable error (any
 :class:`~metal_pipeline.errors.MetalError`: bad parameter, bad data, a
 checkpoint or split of another run) is printed as the one paragraph it
-carries, without a traceback; other errors are bugs and keep their traceback.
+carries, without a traceback; so is a Kedro dataset that cannot be saved for
+a reason the user can fix (no permission, read-only or full disk), with the
+paragraph of :func:`metal_pipeline.utils.atomic.write_error`. Other errors are
+bugs and keep their traceback.
 ``METAL_VERBOSE=1`` shows the traceback for every error.
 """
 
@@ -56,13 +59,30 @@ def resolve_run(field: str) -> str:
 
 
 # -- friendly errors ----------------------------------------------------------------
-def _find_project_error(error: BaseException | None) -> MetalError | None:
+def _chain(error: BaseException | None):
     seen = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, MetalError):
-            return error
+        yield error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
+
+
+def _find_project_error(error: BaseException | None) -> MetalError | None:
+    return next((e for e in _chain(error) if isinstance(e, MetalError)), None)
+
+
+def _failed_save(error: BaseException) -> MetalError | None:
+    """A Kedro dataset that is not written atomically (JSON, CSV, figures) failing to save for a reason the
+    user can fix (no permission, read-only or full disk): the same paragraph as an atomic write's."""
+    from kedro.io import DatasetError
+
+    from metal_pipeline.utils.atomic import USER_FIXABLE_ERRNOS, write_error
+
+    saving = False
+    for exc in _chain(error):
+        saving = saving or (isinstance(exc, DatasetError) and "Failed while saving data" in str(exc))
+        if saving and isinstance(exc, OSError) and exc.errno in USER_FIXABLE_ERRNOS and exc.filename:
+            return write_error(exc.filename, exc)
     return None
 
 
@@ -72,13 +92,13 @@ def verbose() -> bool:
 
 def print_without_traceback(error: BaseException) -> None:
     """When ``error`` (or an error it caused) reaches the top, print its paragraph only."""
-    project_error = _find_project_error(error)
+    project_error = _find_project_error(error) or _failed_save(error)
     if project_error is None or verbose():
         return
     previous = sys.excepthook
 
     def excepthook(exc_type, exc, tb):
-        if _find_project_error(exc) is project_error:
+        if any(e is project_error or e is error for e in _chain(exc)):
             print(f"\nError: {project_error}\n", file=sys.stderr)
             return
         previous(exc_type, exc, tb)

@@ -130,15 +130,15 @@ def _paragraph(stderr: str) -> str:
     return match.group(1)
 
 
-def _kedro_unprivileged(project: Path, params: dict, monkeypatch):
-    """``kedro run --pipeline=ingestion`` (tests/pipelines/kedro_project.py) without CAP_DAC_OVERRIDE."""
+def _kedro_unprivileged(project: Path, params: dict, monkeypatch, pipeline: str = "ingestion"):
+    """``kedro run`` (tests/pipelines/kedro_project.py) without CAP_DAC_OVERRIDE."""
     import kedro_project
 
     real_run = kedro_project.subprocess.run
     monkeypatch.setattr(kedro_project.subprocess, "run",
                         lambda cmd, **kwargs: real_run(_unprivileged.wrap(list(cmd)), **kwargs))
     try:
-        return kedro_run(project, "ingestion", params, timeout=300)
+        return kedro_run(project, pipeline, params, timeout=300)
     finally:
         monkeypatch.undo()
 
@@ -177,3 +177,67 @@ def test_unreadable_image_through_kedro_run_names_the_file(project, monkeypatch)
     paragraph = _paragraph(result.stderr)
     assert paragraph.startswith(f"Cannot read image file '{image.relative_to(project)}': permission denied"), paragraph
     assert list((project / "data" / "05_model_input").iterdir()) == []
+
+
+def test_a_dataset_saved_into_a_read_only_folder_through_kedro_run(project, monkeypatch, tmp_path):
+    """predictions.csv is a plain Kedro CSVDataset (not an atomic write): the same one paragraph."""
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
+    from _predict_helpers import tiny_detector
+
+    torch.save(tiny_detector(threshold=0.0), tmp_path / "detector.pt")
+    out = tmp_path / "predictions"
+    (out / "heatmaps").mkdir(parents=True)
+    (out / "overlays").mkdir()
+    out.chmod(0o555)  # the heatmaps and overlays can be written, predictions.csv cannot
+    params = {"class": "widget", "predict.checkpoint": str(tmp_path / "detector.pt"),
+              "predict.input_dir": str(project / "data" / "01_raw" / "mvtec_ad" / "widget" / "test"),
+              "predict.output_dir": str(out)}
+    try:
+        result = _kedro_unprivileged(project, params, monkeypatch, pipeline="predict")
+    finally:
+        out.chmod(0o755)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    paragraph = _paragraph(result.stderr)
+    assert paragraph.startswith(f"Cannot write '{out / 'predictions.csv'}': permission denied: this user may not "
+                                f"write in the folder '{out}'"), paragraph
+
+
+def test_the_friendly_error_hook_turns_a_failed_save_into_the_paragraph_and_keeps_bug_tracebacks(monkeypatch,
+                                                                                                  capsys, tmp_path):
+    import errno
+
+    from kedro.io import DatasetError
+
+    from metal_pipeline.hooks import print_without_traceback
+
+    def failed(cause: BaseException, verb: str = "saving") -> DatasetError:
+        try:
+            try:
+                raise cause
+            except BaseException as exc:
+                raise DatasetError(f"Failed while {verb} data to dataset CSVDataset(filepath=/x/y.csv).") from exc
+        except DatasetError as error:
+            return error
+
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[1]))
+    monkeypatch.delenv("METAL_VERBOSE", raising=False)
+
+    csv = tmp_path / "y.csv"
+    denied = failed(PermissionError(errno.EACCES, "Permission denied", str(csv)))
+    print_without_traceback(denied)
+    sys.excepthook(DatasetError, denied, None)
+    assert capsys.readouterr().err.strip() == (f"Error: Cannot write '{csv}': permission denied: this user may "
+                                               f"not write in the folder '{tmp_path}'. Nothing was replaced: the "
+                                               f"previous file, if any, is unchanged. Fix: make '{tmp_path}' "
+                                               f"writable for this user (e.g. chmod u+rwx '{tmp_path}', or chown "
+                                               "it), or run as a user who may write there.")
+    assert seen == []
+
+    for bug in (failed(RuntimeError("a bug")), failed(PermissionError(errno.EACCES, "denied", "/x/y.csv"), "loading")):
+        print_without_traceback(bug)
+        sys.excepthook(DatasetError, bug, None)
+        assert seen[-1] is bug  # passed on to the default hook: traceback kept

@@ -19,7 +19,7 @@ from pathlib import Path
 from metal_pipeline.errors import OutputWriteError
 
 #: errno values of failed writes that the user can fix (anything else is left as it is).
-_USER_FIXABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR,
+USER_FIXABLE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EISDIR,
                  errno.ENOTDIR, errno.EEXIST}
 
 
@@ -41,7 +41,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
     except OSError as exc:
-        if exc.errno in _USER_FIXABLE:
+        if exc.errno in USER_FIXABLE_ERRNOS:
             raise write_error(target, exc) from exc
         raise
     tmp_path = Path(tmp)
@@ -61,7 +61,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
 def _is_this_write(exc: BaseException, tmp: Path, target: Path) -> bool:
     """An ``OSError`` of writing ``tmp`` or moving it to ``target`` (not, say, of reading an input)."""
-    if not isinstance(exc, OSError) or isinstance(exc, OutputWriteError) or exc.errno not in _USER_FIXABLE:
+    if not isinstance(exc, OSError) or isinstance(exc, OutputWriteError) or exc.errno not in USER_FIXABLE_ERRNOS:
         return False
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
         return True  # whatever file it names, the output could not be written
