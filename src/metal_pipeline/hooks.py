@@ -167,7 +167,8 @@ class RunIdentityHooks:
         if "ablation" in names:
             config.tracking.run.name = _IDENTITY["ablation"]
         elif "predict" in names:
-            config.tracking.run.name = f"predict-{params['class']}-{params['config']}"
+            config.tracking.run.name = (f"predict-{params['class']}-{params['recipe']}-{params['config']}-"
+                                        f"{run_identity.masking_of(params['config'], params['masking'])}")
 
     def _check_class_folder(self, pipeline) -> None:
         """A pipeline that ingests needs the class folder: an unknown class, a missing data root or a folder

@@ -70,7 +70,7 @@ def test_kedro_run_predict_with_the_registered_model(registered_project, tmp_pat
     result = kedro_run(project, "predict", {"class": "widget", "predict.input_dir": category / "test"})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
-    out = project / "data" / "07_model_output" / "predictions" / "widget" / "squares_rows-paper"
+    out = project / "data" / "07_model_output" / "predictions" / "widget-default-squares_rows-strict"
     table = pd.read_csv(out / "predictions.csv", keep_default_na=False)
     assert list(table["path"]) == ["crack/000.png", "good/000.png", "good/001.png", "good/broken.png"]
     assert table.loc[3, "error"] != "" and (table.loc[:2, "error"] == "").all()

@@ -47,6 +47,8 @@ def test_pipeline_runs_in_process_with_a_local_checkpoint(tmp_path):
         "params:predict": MemoryDataset(params),
         "params:class": MemoryDataset("widget"),
         "params:config": MemoryDataset("squares_rows"),
+        "params:recipe": MemoryDataset("default"),
+        "params:masking": MemoryDataset("strict"),
         "predict_detector": MemoryDataset(copy_mode="assign"),
         "predictions": CSVDataset(filepath=str(tmp_path / "out" / "predictions.csv")),
     })
@@ -75,7 +77,7 @@ def test_configuration_defaults_and_command_line_overrides():
     assert predict["threshold"] is None
     # the CSV lands beside the heatmaps by default ...
     assert catalog["predictions"]["filepath"] == f"{predict['output_dir']}/predictions.csv"
-    assert predict["output_dir"] == "data/07_model_output/predictions/bottle/squares_rows-paper"
+    assert predict["output_dir"] == "data/07_model_output/predictions/bottle-default-squares_rows-strict"
     PredictConfig.from_params(predict)  # the shipped block is valid
 
     # ... and when the output folder, class or configuration come from the command line
@@ -85,11 +87,14 @@ def test_configuration_defaults_and_command_line_overrides():
     assert custom["parameters"]["predict"]["input_dir"] == "data/01_raw/mvtec_ad/screw/test"
     moved = _config({"class": "screw", "config": "squares"})
     assert moved["catalog"]["predictions"]["filepath"] == \
-        "data/07_model_output/predictions/screw/squares-paper/predictions.csv"
-    assert moved["parameters"]["predict"]["output_dir"] == "data/07_model_output/predictions/screw/squares-paper"
+        "data/07_model_output/predictions/screw-default-squares-strict/predictions.csv"
+    assert moved["parameters"]["predict"]["output_dir"] == "data/07_model_output/predictions/screw-default-squares-strict"
+    paper = _config({"class": "screw", "recipe": "paper"})
+    assert paper["parameters"]["predict"]["output_dir"] == "data/07_model_output/predictions/screw-paper-squares_rows-paper"
 
     pipeline = create_pipeline()
-    assert pipeline.inputs() == {"params:predict", "params:class", "params:config"}
+    assert pipeline.inputs() == {"params:predict", "params:class", "params:recipe", "params:config",
+                                 "params:masking"}
     assert pipeline.outputs() == {"predictions"}
     assert {"predict_detector", "predictions"} <= set(catalog)
 
