@@ -1,108 +1,122 @@
-"""Training-step throughput of MeTAL on CPU.
+"""Training-step throughput of MeTAL, as a ratio to the matmul peak (benchmarks/harness.py).
 
-One step = forward + ReconstructionLoss (L1 - SSIM) + backward + Adam step, on
-random images in [0, 1]. Defaults: batch 64, 128x128x3, ``squares_rows``,
-``paper`` masking, paper hyper-parameters (D=128, H=4, L=1), 2 threads.
+One step = (augmentation, where the case has one) + forward + ReconstructionLoss
+(L1 - SSIM) + backward + Adam step, on random images in [0, 1], batch 64,
+128x128x3, the paper's sizes (D=128, H=4, L=1, decoder 1x512). Cases:
 
-    .venv/bin/python benchmarks/bench_train_step.py [--threads 2] [--repeats 3]
+* ``paper``: squares_rows, paper masking, no augmentation (the paper recipe);
+* ``strict``: squares_rows, strict masking, no augmentation;
+* ``default``: the default recipe: squares_rows, strict masking, its
+  ``model.hole`` and its synthetic-anomaly augmentation
+  (``training.augment``, synthetic_prob 0.5) drawn from a torch.Generator, as
+  the training loop does.
 
-Prints one line per repeat and a final line with the best figure and the
-machine (CPU model, torch version, threads). Not a test: other processes on
-the same cores lower the figure, so take the best of a few repeats.
+FLOPs per image: ``FlopCounterMode`` over one forward + loss + backward of a
+batch (matmuls, attention, the SSIM filter's GEMMs; Adam and element-wise ops
+not counted), divided by the batch size.
+
+    .venv/bin/python benchmarks/bench_train_step.py [--cases paper,strict,default] [--steps 3] [--repeats 3]
+
+``--configuration``, ``--masking``, ``--depth``, ``--decoder-hidden``,
+``--decoder-layers``, ``--img-size``, ``--channels`` override every case's
+model (the options of the earlier script; ``--masking strict`` alone is the
+old ``--masking strict`` run). On CUDA the step runs under bf16 autocast
+(``--amp auto``). Prints one line per repeat and one RESULT line per case.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
 
 import torch
 
-from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss
+import harness  # benchmarks/harness.py (this folder is on sys.path when run as a script)
+from metal_pipeline.model import MeTAL, ReconstructionLoss
+from metal_pipeline.recipes import recipe_value
+from metal_pipeline.training.augment import Augmenter
 
-from machine import cpu_model  # benchmarks/machine.py (this folder is on sys.path when run as a script)
+CASES = {  # case -> (recipe the model and augmentation come from, masking override)
+    "paper": ("paper", None),
+    "strict": ("paper", "strict"),
+    "default": ("default", None),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cases", default="paper", help=f"comma-separated, from {list(CASES)}, or all")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--img-size", type=int, default=128)
     ap.add_argument("--channels", type=int, default=3)
-    ap.add_argument("--configuration", default="squares_rows")
-    ap.add_argument("--masking", default="paper")
-    ap.add_argument("--depth", type=int, default=1)
+    ap.add_argument("--configuration", default=None)
+    ap.add_argument("--masking", default=None)
+    ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--decoder-hidden", type=int, default=None)
     ap.add_argument("--decoder-layers", type=int, default=None)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--profile", action="store_true", help="print a torch.profiler table")
+    ap.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
+    ap.add_argument("--profile", action="store_true", help="print a torch.profiler table per case")
+    harness.add_common_arguments(ap, repeats=3, warmup=2)
     args = ap.parse_args(argv)
+    cases = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    device, amp = harness.setup(args)
+    for case in cases:
+        run_case(case, args, device, amp)
+    return 0
 
-    torch.set_num_threads(args.threads)
+
+def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: bool) -> dict:
+    recipe, masking = CASES[case]
+    cfg = harness.model_config(recipe, img_size=args.img_size, channels=args.channels,
+                               configuration=args.configuration, masking=args.masking or masking,
+                               depth=args.depth, decoder_hidden=args.decoder_hidden,
+                               decoder_layers=args.decoder_layers)
+    augment_cfg = recipe_value("training.augment", recipe, "bottle")
+    augment = Augmenter(augment_cfg) if augment_cfg else None
     torch.manual_seed(0)
-    kw = {}
-    if args.decoder_hidden is not None:
-        kw["decoder_hidden"] = args.decoder_hidden
-    if args.decoder_layers is not None:
-        kw["decoder_layers"] = args.decoder_layers
-    cfg = MeTALConfig(img_size=args.img_size, patch_size=16, channels=args.channels, embed_dim=128,
-                      num_heads=4, depth=args.depth, mlp_ratio=4.0,
-                      configuration=args.configuration, masking=args.masking, **kw)
-    model = MeTAL(cfg)
+    model = MeTAL(cfg).to(device)
     loss_fn = ReconstructionLoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = torch.rand(args.batch, args.channels, args.img_size, args.img_size)
+    x = torch.rand(args.batch, args.channels, args.img_size, args.img_size).to(device)
+    gen = torch.Generator().manual_seed(0)
 
-    def step() -> float:
+    def forward_loss() -> torch.Tensor:
+        inp, target = augment(x, gen) if augment is not None else (x, x)
+        with harness.autocast(device, amp):
+            loss, _ = loss_fn(model(inp), target)
+        return loss
+
+    def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss, _ = loss_fn(model(x), x)
-        loss.backward()
+        forward_loss().backward()
         opt.step()
-        return loss.detach().item()
 
-    for _ in range(args.warmup):
-        step()
+    flops = harness.count_flops(lambda: forward_loss().backward()) / args.batch
+    opt.zero_grad(set_to_none=True)
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
+        step()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for _ in range(3):
+            for _ in range(2):
                 step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
-    best = best_cpu = 0.0
-    for rep in range(args.repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(args.steps):
-            step()
-        dt, dc = time.perf_counter() - t0, time.process_time() - c0
-        ips = args.batch * args.steps / dt
-        # images per (CPU-seconds / threads): what the step would reach with the
-        # threads running undisturbed; a contention-insensitive cross-check only.
-        ips_cpu = args.batch * args.steps / (dc / args.threads)
-        best, best_cpu = max(best, ips), max(best_cpu, ips_cpu)
-        print(f"repeat {rep + 1}/{args.repeats}: {ips:.1f} images/s wall ({dt / args.steps * 1000:.0f} ms/step), "
-              f"{ips_cpu:.1f} images/s per CPU time/threads", flush=True)
-
     nparams = sum(p.numel() for p in model.parameters())
-    try:
-        load = " ".join(open("/proc/loadavg").read().split()[:3])
-    except OSError:
-        load = "n/a"
-    print(
-        f"RESULT best {best:.1f} images/s (wall; CPU-time based {best_cpu:.1f}) | train step (fwd+L1-SSIM+bwd+Adam) batch {args.batch} "
-        f"{args.img_size}x{args.img_size}x{args.channels} {cfg.configuration}/{cfg.masking} "
-        f"D={cfg.embed_dim} H={cfg.num_heads} L={cfg.depth} decoder={cfg.decoder_layers}x{cfg.decoder_hidden} "
-        f"params={nparams / 1e6:.2f}M | {cpu_model()}, {os.cpu_count()} logical CPUs, "
-        f"torch {torch.__version__}, threads={torch.get_num_threads()}, loadavg {load}, "
-        f"python {sys.version.split()[0]}"
+    print(f"train step, case {case}: {cfg.configuration}/{cfg.masking} hole={cfg.hole} L={cfg.depth} "
+          f"decoder={cfg.decoder_layers}x{cfg.decoder_hidden} params={nparams / 1e6:.2f}M, batch {args.batch}, "
+          f"augment {augment_cfg or 'none'}", flush=True)
+    return harness.run_benchmark(
+        bench="train_step", step=step, items_per_step=args.batch, steps_per_repeat=args.steps,
+        flops_per_item=flops, flops_counted="fwd+L1-SSIM+bwd (FlopCounterMode), Adam not counted",
+        args=args, device=device, amp=amp,
+        config={"case": case, "configuration": cfg.configuration, "masking": cfg.masking, "hole": cfg.hole,
+                "depth": cfg.depth, "augment": augment_cfg or {}, "batch": args.batch,
+                "img": f"{args.img_size}x{args.img_size}x{args.channels}", "params_m": round(nparams / 1e6, 2)},
     )
-    return 0
 
 
 if __name__ == "__main__":

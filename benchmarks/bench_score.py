@@ -1,0 +1,104 @@
+"""Inference throughput of ``AnomalyDetector.score`` on preprocessed 128-px batches (benchmarks/harness.py).
+
+Timed: ``detector.score(images, batch_size)``: the network, the anomaly maps,
+Gaussian smoothing, normalisation (where the recipe has it) and the image
+scores, on the 83 shipped bottle test images already decoded and resized to
+128 px (``load_image``, as ingestion does), tiled to ``--images``. Cases:
+
+* ``paper``: the paper recipe's detector (squares_rows, paper masking; l2 map,
+  sigma 4, max);
+* ``default``: the default recipe's (squares_rows, strict masking; l2 + MSGMS
+  maps normalised per pixel, sigma 2, max);
+* ``net``: the paper recipe's network forward pass alone (batches of
+  ``--batch`` under ``torch.inference_mode``), to separate the model from the
+  map and smoothing work.
+
+Detectors are freshly initialised (speed does not depend on the weights); a
+normaliser is fitted on 16 of the images. FLOPs per image: ``FlopCounterMode``
+over the network's forward pass on one batch, divided by the batch: the model
+FLOPs, the same count before and after any change to maps or smoothing (those
+are not counted), so ratios compare like with like.
+
+    .venv/bin/python benchmarks/bench_score.py [--cases paper,default,net] [--batch 32] [--images 166]
+
+On CUDA the scoring runs under bf16 autocast (``--amp auto``): the network
+in bf16, maps and smoothing in fp32.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+import harness  # benchmarks/harness.py (this folder is on sys.path when run as a script)
+
+CASES = ("paper", "default", "net")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="paper,default", help=f"comma-separated, from {list(CASES)}, or all")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--images", type=int, default=166, help="images per call (the 83 bottle test images, tiled)")
+    ap.add_argument("--input", default=harness.BOTTLE_TEST)
+    ap.add_argument("--profile", action="store_true", help="print a cProfile table per case")
+    harness.add_common_arguments(ap, repeats=5, warmup=1)
+    args = ap.parse_args(argv)
+    cases = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    device, amp = harness.setup(args)
+    base = harness.bottle_images(folder=args.input)
+    images = np.concatenate([base] * -(-args.images // len(base)))[:args.images]
+    for case in cases:
+        run_case(case, images, args, device, amp)
+    return 0
+
+
+def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: torch.device, amp: bool) -> dict:
+    recipe = "paper" if case == "net" else case
+    detector = harness.recipe_detector(recipe, images[:16], device=str(device))
+    net = detector.net.to(device).eval()
+    batch = torch.from_numpy(images[:args.batch]).to(device=device, dtype=torch.float32).div_(255.0)
+    # Counted with autograd on: FlopCounterMode's module tracker fails on the strict model under no_grad.
+    flops = harness.count_flops(lambda: net(batch)) / len(batch)
+
+    if case == "net":
+        x = torch.from_numpy(images).to(device=device, dtype=torch.float32).div_(255.0)
+
+        def step() -> None:
+            with torch.inference_mode(), harness.autocast(device, amp):
+                for lo in range(0, len(x), args.batch):
+                    net(x[lo:lo + args.batch])
+    else:
+        def step() -> None:
+            with harness.autocast(device, amp):
+                detector.score(images, batch_size=args.batch, device=str(device))
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(step)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(20)
+
+    settings = detector.scoring_settings()
+    print(f"score, case {case}: {net.config.configuration}/{net.config.masking}, "
+          f"{'network only' if case == 'net' else settings}, {len(images)} images, batch {args.batch}", flush=True)
+    return harness.run_benchmark(
+        bench="score", step=step, items_per_step=len(images), flops_per_item=flops,
+        flops_counted="network forward only (FlopCounterMode); maps, smoothing, scores not counted",
+        args=args, device=device, amp=amp,
+        config={"case": case, "configuration": net.config.configuration, "masking": net.config.masking,
+                "scoring": "network only" if case == "net" else {k: settings[k] for k in
+                                                                 ("map_kinds", "sigma", "normalise", "reduction")},
+                "batch": args.batch, "images": len(images), "img": f"{detector.img_size}px"},
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

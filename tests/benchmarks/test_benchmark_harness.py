@@ -1,0 +1,81 @@
+"""benchmarks/harness.py and the benchmark scripts' command lines, at toy sizes (seconds, not figures)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+import harness  # noqa: E402
+
+FAST = ["--peak-seconds", "0.05", "--repeats", "1", "--warmup", "0", "--device", "cpu", "--threads", "1"]
+
+
+def _results(out: str) -> list[dict]:
+    return [harness.parse_result(line) for line in out.splitlines() if line.startswith(harness.RESULT_PREFIX)]
+
+
+def test_flop_count_of_a_linear_layer_is_two_per_multiply_add():
+    layer = torch.nn.Linear(8, 4)
+    x = torch.rand(3, 8)
+    assert harness.count_flops(lambda: layer(x)) == 2 * 3 * 8 * 4
+
+
+def test_matmul_peak_is_positive():
+    assert harness.matmul_peak(torch.device("cpu"), torch.float32, seconds=0.01, n=64) > 0
+
+
+def test_run_benchmark_prints_one_result_line_with_the_ratio(capsys):
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    harness.add_common_arguments(ap)
+    args = ap.parse_args(FAST)
+    device, amp = harness.setup(args)
+    a = torch.rand(64, 64)
+    result = harness.run_benchmark(bench="toy", step=lambda: a @ a, items_per_step=1, flops_per_item=2 * 64 ** 3,
+                                   flops_counted="one 64x64 product", args=args, device=device, amp=amp)
+    [parsed] = _results(capsys.readouterr().out)
+    assert parsed == result
+    for key in ("images_per_s", "achieved_gflops", "peak_fp32_gflops", "ratio_fp32_peak", "loadavg",
+                "torch_threads", "logical_cpus", "cpu_share", "images_per_cpu_s"):
+        assert key in parsed
+    assert parsed["ratio_fp32_peak"] == pytest.approx(parsed["achieved_gflops"] / parsed["peak_fp32_gflops"],
+                                                      rel=0.01)
+    assert parsed["amp_bf16"] is False and parsed["device"] == "cpu"
+
+
+def test_train_step_benchmark_runs_each_case(capsys):
+    import bench_train_step
+
+    bench_train_step.main(["--cases", "all", "--batch", "2", "--img-size", "32", "--steps", "1", *FAST])
+    results = _results(capsys.readouterr().out)
+    assert [r["case"] for r in results] == ["paper", "strict", "default"]
+    assert [r["masking"] for r in results] == ["paper", "strict", "strict"]
+    assert results[2]["augment"] == {"synthetic_prob": 0.5}
+    assert all(r["mflop_per_image"] > 0 for r in results)
+
+
+def test_score_benchmark_runs_each_case(capsys):
+    import bench_score
+
+    bench_score.main(["--cases", "all", "--images", "16", "--batch", "8", *FAST])
+    results = _results(capsys.readouterr().out)
+    assert [r["case"] for r in results] == ["paper", "default", "net"]
+    assert results[1]["scoring"]["map_kinds"] == ["l2", "msgms"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_benchmarks_run_on_cuda_with_amp(capsys):
+    import bench_score
+
+    bench_score.main(["--cases", "paper", "--images", "16", "--batch", "8", "--device", "cuda",
+                      "--peak-seconds", "0.05", "--repeats", "1", "--warmup", "0"])
+    [result] = _results(capsys.readouterr().out)
+    assert result["device"].startswith("cuda") and result["amp_bf16"] is True
