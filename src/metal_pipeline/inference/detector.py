@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps
+from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps_torch
 from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
 from metal_pipeline.scoring.foreground import region_masks
 
@@ -121,7 +121,14 @@ class AnomalyDetector(nn.Module):
         return region_masks(images, region, erode)
 
     def raw_maps(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu"):
-        """Smoothed, un-normalised maps per kind and the plain (offset 0) reconstructions."""
+        """Smoothed, un-normalised maps per kind and the plain (offset 0) reconstructions.
+
+        Maps stay on torch (on ``device``) from the residual to the smoothing
+        (:func:`~metal_pipeline.scoring.smoothing.smooth_maps_torch`, equal to
+        scipy's ``gaussian_filter`` within float32 rounding) and reach numpy
+        once per batch. Every step works on each image alone, so a map does
+        not depend on the batch it was scored in.
+        """
         if images.ndim != 4 or images.shape[1] != self.channels or images.shape[2:] != (self.img_size,) * 2:
             raise ValueError(
                 f"images of shape {images.shape} do not match the model, which expects "
@@ -136,6 +143,7 @@ class AnomalyDetector(nn.Module):
         n, _, h, w = images.shape
         recon = np.empty(images.shape, dtype=np.float32)
         maps = {k: np.empty((n, h, w), dtype=np.float32) for k in kinds}
+        no_autocast = torch.autocast(device_type=torch.device(device).type, enabled=False)
         was_training = self.net.training
         self.net.eval()
         try:
@@ -143,7 +151,7 @@ class AnomalyDetector(nn.Module):
                 for lo in range(0, n, batch_size):
                     x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + batch_size]))
                     x = x.to(device=device, dtype=torch.float32).div_(255.0)
-                    acc = {k: torch.zeros(len(x), h, w, device=device) for k in kinds}
+                    acc: dict[str, torch.Tensor] = {}
                     for dy, dx in offsets:
                         shifted = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
                         r = self.net(shifted)
@@ -153,15 +161,18 @@ class AnomalyDetector(nn.Module):
                             r = torch.roll(r, (-dy, -dx), dims=(2, 3))
                         else:
                             recon[lo:lo + len(x)] = r.float().cpu().numpy()
-                        for k, m in anomaly_maps(x, r.float(), kinds).items():
-                            acc[k] += m
-                    for k in kinds:
-                        maps[k][lo:lo + len(x)] = (acc[k] / len(offsets)).cpu().numpy()
+                        with no_autocast:  # maps in fp32 even when the caller runs the network under AMP
+                            for k, m in anomaly_maps(x, r.float(), kinds).items():
+                                acc[k] = m if k not in acc else acc[k] + m
+                    with no_autocast:  # smoothed on the device; one copy to numpy per batch and kind
+                        for k in kinds:
+                            m = acc[k] if len(offsets) == 1 else acc[k] / len(offsets)
+                            maps[k][lo:lo + len(x)] = smooth_maps_torch(m, self.sigma).cpu().numpy()
         finally:
             self.net.train(was_training)
         if (0, 0) not in offsets:
             recon = reconstruct(self.net, images, batch_size=batch_size, device=device)
-        return {k: smooth_maps(m, self.sigma) for k, m in maps.items()}, recon
+        return maps, recon
 
     def fit_normaliser(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
         """Fit per-kind map statistics on normal images (validation normals, never test).

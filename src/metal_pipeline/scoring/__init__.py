@@ -1,6 +1,6 @@
 """From a trained model to anomaly maps and image scores (no Kedro imports).
 
-reconstruct -> maps.anomaly_maps (residual_maps: the l2 kind on numpy) -> smooth_maps -> image_scores; resize_maps for
+reconstruct -> maps.anomaly_maps (residual_maps: the l2 kind on numpy) -> smooth_maps(_torch) -> image_scores; resize_maps for
 evaluation at original mask resolution; export_anomaly_maps / read_anomaly_maps
 for the official MVTec AD TIFF layout.
 """
@@ -15,7 +15,13 @@ from metal_pipeline.scoring.image_score import REDUCTIONS, image_scores
 from metal_pipeline.scoring.reconstruct import reconstruct
 from metal_pipeline.scoring.residual import residual_maps
 from metal_pipeline.scoring.resize import resize_maps
-from metal_pipeline.scoring.smoothing import DEFAULT_MODE, DEFAULT_SIGMA, DEFAULT_TRUNCATE, smooth_maps
+from metal_pipeline.scoring.smoothing import (
+    DEFAULT_MODE,
+    DEFAULT_SIGMA,
+    DEFAULT_TRUNCATE,
+    smooth_maps,
+    smooth_maps_torch,
+)
 
 __all__ = [
     "DEFAULT_MODE",
@@ -31,4 +37,5 @@ __all__ = [
     "residual_maps",
     "resize_maps",
     "smooth_maps",
+    "smooth_maps_torch",
 ]

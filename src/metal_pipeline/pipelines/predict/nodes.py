@@ -14,7 +14,12 @@ from metal_pipeline.data.images import IMAGE_EXTENSIONS
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP
-from metal_pipeline.inference.predict_folder import normalise_extensions, resolve_device, score_folder
+from metal_pipeline.inference.predict_folder import (
+    DEFAULT_IO_WORKERS,
+    normalise_extensions,
+    resolve_device,
+    score_folder,
+)
 from metal_pipeline.tracking.registry import registered_model_name
 
 logger = logging.getLogger(__name__)
@@ -37,6 +42,8 @@ class PredictConfig:
     gray_from_color: bool = False
     colormap: str = DEFAULT_COLORMAP
     overlay_alpha: float = DEFAULT_ALPHA
+    overlays: bool = True
+    io_workers: int = DEFAULT_IO_WORKERS
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> PredictConfig:
@@ -63,6 +70,8 @@ class PredictConfig:
             gray_from_color=_flag(params.get("gray_from_color", False), "gray_from_color"),
             colormap=str(params.get("colormap", DEFAULT_COLORMAP)),
             overlay_alpha=float(params.get("overlay_alpha", DEFAULT_ALPHA)),
+            overlays=_flag(params.get("overlays", True), "overlays"),
+            io_workers=params.get("io_workers", DEFAULT_IO_WORKERS),
             **text,
         )
 
@@ -95,7 +104,8 @@ def load_predict_detector(params: dict[str, Any], class_name: str, recipe: str, 
 
 
 def predict_folder(detector: AnomalyDetector, params: dict[str, Any]) -> pd.DataFrame:
-    """Score every image under ``predict.input_dir``; heatmaps and overlays go under ``predict.output_dir``."""
+    """Score every image under ``predict.input_dir``; heatmaps and (``predict.overlays``, on by default)
+    overlays go under ``predict.output_dir``."""
     cfg = PredictConfig.from_params(params)
     return score_folder(
         detector,
@@ -108,4 +118,6 @@ def predict_folder(detector: AnomalyDetector, params: dict[str, Any]) -> pd.Data
         gray_from_color=cfg.gray_from_color,
         colormap=cfg.colormap,
         overlay_alpha=cfg.overlay_alpha,
+        overlays=cfg.overlays,
+        io_workers=cfg.io_workers,
     )
