@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
@@ -11,9 +13,10 @@ from mlflow.tracking import MlflowClient
 from _predict_helpers import tiny_detector
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.inference.detector import AnomalyDetector
+from metal_pipeline.inference.detector_file import ALLOW_PICKLE_ENV, FORMAT, DetectorFileError, save_detector
 from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry, parse_version
 from metal_pipeline.pipelines.predict.nodes import load_predict_detector
-from metal_pipeline.tracking.registry import log_and_register
+from metal_pipeline.tracking.registry import log_and_register, resolve_model_uri
 
 NAME = "metal-widget-default-squares_rows-strict"
 
@@ -77,7 +80,7 @@ def test_registry_by_name_version_alias_and_unknown_name(registry, tmp_path):
 
 def test_local_checkpoint(tmp_path):
     detector = tiny_detector(threshold=0.25)
-    torch.save(detector, tmp_path / "detector.pt")
+    save_detector(detector, tmp_path / "detector.pt")
     loaded = load_checkpoint(tmp_path / "detector.pt")
     _same_model(loaded, detector)
     params = {"input_dir": "in", "output_dir": "out", "checkpoint": str(tmp_path / "detector.pt")}
@@ -87,7 +90,7 @@ def test_local_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
     assert "nope.pt" in str(missing.value)
     torch.save({"state": 1}, tmp_path / "dict.pt")
-    with pytest.raises(DataError, match="not an AnomalyDetector"):
+    with pytest.raises(DataError, match="not a MeTAL detector file"):
         load_checkpoint(tmp_path / "dict.pt")
     (tmp_path / "junk.pt").write_bytes(b"garbage")
     with pytest.raises(DataError, match="cannot be loaded"):
@@ -107,8 +110,23 @@ def test_parse_version_rejects(given):
         parse_version(given)
 
 
-def test_models_registered_with_the_pytorch_flavour_still_load(tmp_path):
-    """Versions registered before the pyfunc model (pytorch flavour, whole pickled detector) load as before."""
+def test_registered_detector_artifact_is_a_weights_only_file(registry, tmp_path):
+    """The pyfunc model's artifact is the detector file: it loads with torch.load(weights_only=True)."""
+    from mlflow.artifacts import download_artifacts
+
+    from metal_pipeline.inference.pyfunc_model import DETECTOR_ARTIFACT
+
+    uri = resolve_model_uri(NAME, version=1)
+    local = download_artifacts(artifact_uri=f"{uri}/artifacts", dst_path=str(tmp_path / "dl"))
+    files = [p for p in Path(local).rglob("*.pt")]
+    assert [p.name for p in files] == ["detector.pt"], DETECTOR_ARTIFACT
+    assert torch.load(files[0], weights_only=True)["format"] == FORMAT
+
+
+def test_models_registered_with_the_pytorch_flavour_load_only_when_allowed(tmp_path, monkeypatch):
+    """Versions registered before the pyfunc model (pytorch flavour, whole pickled detector) are refused by
+    default (unpickling runs code from the registry); METAL_ALLOW_PICKLE=1 or allow_pickle=True loads them."""
+    monkeypatch.delenv(ALLOW_PICKLE_ENV, raising=False)
     import mlflow.pytorch
 
     previous = mlflow.get_tracking_uri()
@@ -119,6 +137,13 @@ def test_models_registered_with_the_pytorch_flavour_still_load(tmp_path):
         with mlflow.start_run(experiment_id=experiment):
             mlflow.pytorch.log_model(detector, name="model", registered_model_name="metal-widget-squares_rows",
                                      serialization_format="pickle", pip_requirements=["torch"])
+        with pytest.raises(DetectorFileError) as refused:
+            load_from_registry("metal-widget-squares_rows")
+        message = str(refused.value)
+        assert "models:/metal-widget-squares_rows/1" in message and "pytorch flavour" in message
+        assert f"{ALLOW_PICKLE_ENV}=1" in message and "trust this registry" in message
+        _same_model(load_from_registry("metal-widget-squares_rows", allow_pickle=True), detector)
+        monkeypatch.setenv(ALLOW_PICKLE_ENV, "1")
         _same_model(load_from_registry("metal-widget-squares_rows"), detector)
     finally:
         if mlflow.active_run() is not None:

@@ -57,6 +57,7 @@ def test_leak_cli_measures_a_saved_detector(tmp_path, capsys) -> None:
     from PIL import Image
 
     from metal_pipeline.inference.detector import AnomalyDetector
+    from metal_pipeline.inference.detector_file import save_detector
 
     images = tmp_path / "images"
     images.mkdir()
@@ -69,7 +70,7 @@ def test_leak_cli_measures_a_saved_detector(tmp_path, capsys) -> None:
         net = MeTAL(MeTALConfig(img_size=32, patch_size=8, channels=3, embed_dim=16, num_heads=2,
                                 decoder_hidden=16, configuration="squares_rows", masking=masking))
         path = tmp_path / f"{masking}.pt"
-        torch.save(AnomalyDetector(net, sigma=1.0), path)
+        save_detector(AnomalyDetector(net, sigma=1.0), path)
         assert leak.main(["--checkpoint", str(path), "--images", str(images), "--probes", "2", "--threads", "1"]) == 0
         line = capsys.readouterr().out
         ratios[masking] = float(line.rsplit("relative leak=", 1)[1].split()[0])

@@ -44,6 +44,7 @@ def tracking(trained_project):
 
 
 def test_registered_model_loads_back_with_identical_reconstructions(trained_project, tracking):
+    from metal_pipeline.inference.detector_file import load_detector
     from metal_pipeline.tracking.registry import load_registered
 
     project, _ = trained_project
@@ -58,7 +59,7 @@ def test_registered_model_loads_back_with_identical_reconstructions(trained_proj
     assert version.tags["recipe"] == "default"
 
     registered = load_registered(f"models:/{MODEL_NAME}@champion")
-    local = torch.load(run_dir / "detector.pt", weights_only=False)
+    local = load_detector(run_dir / "detector.pt")  # torch.load(weights_only=True) inside
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(registered.eval()(x), local.eval()(x))

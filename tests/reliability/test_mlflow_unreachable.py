@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipelines"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
 from _predict_helpers import tiny_detector  # noqa: E402
 from kedro_project import TINY_PARAMS, kedro_run, make_project  # noqa: E402
+from metal_pipeline.inference.detector_file import save_detector  # noqa: E402
 from metal_pipeline.tracking.availability import (  # noqa: E402
     NONE,
     OPTIONAL,
@@ -150,7 +150,7 @@ def test_ingestion_runs_without_the_server(project, dead_uri, startup_s):
 
 
 def test_predict_with_a_local_checkpoint_runs_without_the_server(project, dead_uri, tmp_path):
-    torch.save(tiny_detector(threshold=0.0), tmp_path / "detector.pt")
+    save_detector(tiny_detector(threshold=0.0), tmp_path / "detector.pt")
     out = tmp_path / "predictions"
     params = {"class": "widget", "predict.checkpoint": str(tmp_path / "detector.pt"),
               "predict.input_dir": str(project / "data" / "01_raw" / "mvtec_ad" / "widget" / "test"),

@@ -181,12 +181,12 @@ def test_unreadable_image_through_kedro_run_names_the_file(project, monkeypatch)
 
 def test_a_dataset_saved_into_a_read_only_folder_through_kedro_run(project, monkeypatch, tmp_path):
     """predictions.csv is a plain Kedro CSVDataset (not an atomic write): the same one paragraph."""
-    import torch
-
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
     from _predict_helpers import tiny_detector
 
-    torch.save(tiny_detector(threshold=0.0), tmp_path / "detector.pt")
+    from metal_pipeline.inference.detector_file import save_detector
+
+    save_detector(tiny_detector(threshold=0.0), tmp_path / "detector.pt")
     out = tmp_path / "predictions"
     (out / "heatmaps").mkdir(parents=True)
     (out / "overlays").mkdir()

@@ -301,8 +301,13 @@ def test_fingerprint_mismatch_is_refused_with_the_fix(images, config, tmp_path, 
     with pytest.raises(CheckpointMismatchError) as err:
         train(model, l1_loss, train_x, val_x, c, ck, resume="auto", fingerprint_extra=extra)
     msg = str(err.value)
-    assert fragment in msg and f"Delete {ck}" in msg and "checkpoint_dir" in msg
+    assert fragment in msg and err.value.checkpoint == ck / "last.pt"
+    # The fix keeps every file (issue 11: suggested fixes never delete intact files): move the folder aside
+    # or use another one; never delete it, never overwrite it with resume=False.
+    assert f"mv {ck} {ck}.other-run" in msg and "checkpoint_dir" in msg and "no file was changed" in msg
+    assert "delete" not in msg.lower() and "resume=False" not in msg and "overwrite" not in msg
     assert (ck / "last.pt").read_bytes() == before
+    assert sorted(p.name for p in ck.iterdir()) == ["best.pt", "last.pt"]
 
 
 def test_stopping_rule_and_runtime_settings_may_change_on_resume(images, config, tmp_path):
@@ -469,3 +474,51 @@ def test_tightened_stopping_rule_ends_a_resumed_run_without_training(images, con
     assert again.already_finished and again.stopped_early and again.stopped_epoch == 4
     last = load_checkpoint(ck / "last.pt")
     assert last["stopped_early"] and last["finished"]
+
+
+def test_pipeline_mismatch_names_the_run_folders_to_move_aside(tmp_path, monkeypatch):
+    """Issue 11 (suggested fixes never delete intact files): under one run name a mismatch means the code or
+    the data changed; the training node's fix moves that run's folders aside (06 with its checkpoints and
+    detector, 07, 08) and deletes or overwrites nothing."""
+    from metal_pipeline import run_identity
+    from metal_pipeline.data.image_set import ImageSet
+    from metal_pipeline.pipelines.training.nodes import train_model
+    from metal_pipeline.training.checkpoint import save_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+
+    def image_set(n):
+        return ImageSet(images=rng.integers(0, 256, (n, 1, 32, 32), dtype=np.uint8),
+                        names=[f"good/{i:03d}" for i in range(n)], defects=["good"] * n, labels=np.zeros(n))
+
+    train_set, val_set = image_set(4), image_set(2)
+    manifest = {"split": "widget-32px-s0-abc123", "digests": {"train": run_identity.image_set_digest(train_set),
+                                                              "val": run_identity.image_set_digest(val_set)}}
+    training = {"lr": 1e-3, "batch_size": 2, "max_epochs": 1, "min_epochs": 0, "patience": 5, "device": "cpu",
+                "progress": False, "checkpoint_root": "data/06_models", "loss": {"l1_weight": 1.0, "ssim_weight": 0.0}}
+    args = dict(train_set=train_set, val_set=val_set, split_manifest=manifest, class_name="widget",
+                recipe="default", configuration="squares_rows", masking="strict", seed=0,
+                ingestion_params={"img_size": 32},
+                model_params={"patch_size": 8, "embed_dim": 16, "num_heads": 2, "depth": 1, "decoder_hidden": 16},
+                training_params=training)
+    train_model(**args)
+    run = next((tmp_path / "data" / "06_models").iterdir()).name
+    ck = tmp_path / "data" / "06_models" / run / "checkpoints"
+    last = load_checkpoint(ck / "last.pt")  # as if an older version of the code had trained this run
+    last["fingerprint"], last["fingerprint_parts"]["model.class"] = "0" * 16, "old.MeTAL"
+    save_checkpoint(last, ck / "last.pt")
+    reports = tmp_path / "data" / "08_reporting" / run
+    reports.mkdir(parents=True)
+    (reports / "metrics.json").write_text("{}")
+    before = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
+
+    with pytest.raises(CheckpointMismatchError) as err:
+        train_model(**args)
+    msg = str(err.value)
+    assert "model.class: checkpoint 'old.MeTAL'" in msg and "the code or the data changed" in msg
+    assert f"mv data/06_models/{run} data/06_models/{run}.other-run" in msg
+    assert f"mv data/08_reporting/{run} data/08_reporting/{run}.other-run" in msg
+    assert "07_model_output" not in msg  # only folders that exist
+    assert "delete" not in msg.lower() and "resume=False" not in msg
+    assert {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()} == before

@@ -4,12 +4,18 @@
   ``tracking.registry.registered_model_name``) and a version (``latest`` = the
   highest version number) or an alias (``@champion``). The registered model is
   the pyfunc model of ``inference.pyfunc_model``; what is loaded here is its
-  ``detector.pt`` artifact, the same ``AnomalyDetector`` as the local file.
+  ``detector.pt`` artifact, the same detector file as the local one.
   The tracking/registry URI is whatever MLflow is set to (kedro-mlflow sets it
   from ``conf/base/mlflow.yml`` when ``kedro run`` starts).
-* Local file: a whole pickled ``AnomalyDetector`` as written by the training
-  pipeline (``data/06_models/<run name>/scoring-<hash>/detector.pt``), loaded
-  with ``torch.load(weights_only=False)`` -- only load files you trust.
+* Local file: the detector file written by the training pipeline
+  (``data/06_models/<run name>/scoring-<hash>/detector.pt``).
+
+Both are read with ``torch.load(weights_only=True)``
+(:mod:`metal_pipeline.inference.detector_file`), which runs no code stored in
+the file. Older, pickled detector files and models registered before this
+format are refused by default; ``allow_pickle=True`` (or
+``METAL_ALLOW_PICKLE=1``) loads them, running their pickle code, and is only
+for files you produced and registries you trust.
 
 Every failure a user can fix (unknown name, missing version or alias, missing
 or corrupt file, a file that holds something else) is a ``DataError`` naming
@@ -50,30 +56,34 @@ def _check_detector(obj: object, source: str) -> AnomalyDetector:
     return obj
 
 
-def load_checkpoint(path: str | Path, device: str = "cpu") -> AnomalyDetector:
-    """A pickled ``AnomalyDetector`` from a local ``.pt`` file (``torch.load(weights_only=False)``)."""
-    import pickle
+def load_checkpoint(path: str | Path, device: str = "cpu", *, allow_pickle: bool | None = None) -> AnomalyDetector:
+    """The detector in a local ``detector.pt`` (``torch.load(weights_only=True)``).
 
-    import torch
+    ``allow_pickle``: also load an older, pickled file (runs its pickle code);
+    ``None`` follows ``METAL_ALLOW_PICKLE`` (off by default). See
+    :func:`metal_pipeline.inference.detector_file.load_detector`.
+    """
+    from metal_pipeline.inference.detector_file import load_detector
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Checkpoint '{path}' (predict.checkpoint) does not exist. Fix: train first "
                         "(kedro run --pipeline=train_eval --params class=<class>), which writes "
                         "data/06_models/<run name>/scoring-<hash>/detector.pt, or correct the path.")
-    try:
-        obj = torch.load(path, map_location=device, weights_only=False)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, AttributeError, ModuleNotFoundError, OSError) as exc:
-        raise DataError(f"Checkpoint '{path}' cannot be loaded: {exc}. Fix: point predict.checkpoint at a "
-                        "detector.pt written by the training pipeline of this project.") from exc
+    obj = load_detector(path, device=device, allow_pickle=allow_pickle,
+                        source=f"Checkpoint '{path}' (predict.checkpoint)")
     detector = _check_detector(obj, f"Checkpoint '{path}'")
     logger.info("Loaded detector from '%s'", path)
     return detector
 
 
 def load_from_registry(name: str, version: str | int | None = "latest", alias: str | None = None,
-                       device: str = "cpu") -> AnomalyDetector:
-    """A registered detector by name and version or alias (both given: a DataError unless version is latest)."""
+                       device: str = "cpu", *, allow_pickle: bool | None = None) -> AnomalyDetector:
+    """A registered detector by name and version or alias (both given: a DataError unless version is latest).
+
+    The model's detector file is read with ``weights_only=True``; versions registered before that format
+    (pickled) need ``allow_pickle=True`` or ``METAL_ALLOW_PICKLE=1`` (trusted registries only).
+    """
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -91,7 +101,7 @@ def load_from_registry(name: str, version: str | int | None = "latest", alias: s
                         "class, recipe, configuration and masking first (the name is "
                         "metal-<class>-<recipe>-<config>-<masking>).") from exc
     try:
-        obj = load_registered(uri, device=device)
+        obj = load_registered(uri, device=device, allow_pickle=allow_pickle)
     except MlflowException as exc:
         client = MlflowClient()
         versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))

@@ -36,8 +36,12 @@ Parameters (``predict(frame, params={...})``; in the HTTP body ``"params": {...}
 ``input``, ``none``), ``gray_from_color`` (bool), ``batch_size`` (int, 32),
 ``device`` (``cpu``, ``cuda``, ``auto``).
 
-The detector itself (a pickled ``AnomalyDetector``, the same object as the
-training pipeline's ``detector.pt``) is the model's artifact ``detector``.
+The detector itself is the model's artifact ``detector``: the same detector
+file as the training pipeline's ``detector.pt``
+(:mod:`metal_pipeline.inference.detector_file`), read with
+``torch.load(weights_only=True)``. The model's Python code (this package as
+``code_paths``, ``pyfunc_entry.py``) does run when MLflow loads the model, as
+for any pyfunc model: load models only from registries you trust.
 """
 
 from __future__ import annotations
@@ -68,13 +72,11 @@ class MetalDetectorModel(mlflow.pyfunc.PythonModel):
     """Images in, score / decision / anomaly map out (see the module docstring)."""
 
     def load_context(self, context) -> None:
-        import torch
+        from metal_pipeline.inference.detector_file import load_detector
 
-        from metal_pipeline.inference.detector import AnomalyDetector
-
-        detector = torch.load(context.artifacts[DETECTOR_ARTIFACT], map_location="cpu", weights_only=False)
-        if not isinstance(detector, AnomalyDetector):
-            raise TypeError(f"artifact '{DETECTOR_ARTIFACT}' holds a {type(detector).__name__}, not an AnomalyDetector")
+        # weights_only=True; a pickled artifact is refused unless METAL_ALLOW_PICKLE=1.
+        detector = load_detector(context.artifacts[DETECTOR_ARTIFACT],
+                                 source=f"The model's artifact '{DETECTOR_ARTIFACT}'")
         self.detector = detector.eval()
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:

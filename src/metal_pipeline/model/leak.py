@@ -177,11 +177,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _measure_checkpoint(args) -> int:
-    """Relative leak of one trained model (an AnomalyDetector or a bare MeTAL) on real images."""
+    """Relative leak of one trained model (a detector file, read with ``weights_only=True``) on real images."""
+    from metal_pipeline.inference.detector_file import load_detector
+
     if not args.images:
         raise SystemExit("--checkpoint needs --images (a folder of images of the model's class)")
-    loaded = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    model = getattr(loaded, "net", loaded).eval()
+    model = load_detector(args.checkpoint).net.eval()  # an older, pickled file needs METAL_ALLOW_PICKLE=1
     cfg = model.config
     images = load_images(args.images, cfg.img_size, cfg.channels)
     gen = torch.Generator().manual_seed(args.seed)

@@ -13,7 +13,12 @@ The logged model is a ``python_function`` model
 decision and anomaly map out, with a signature, an input example, this package
 as ``code_paths`` and pinned pip requirements, so it loads and serves where
 this project is not installed. The ``AnomalyDetector`` itself is its artifact
-``detector.pt`` (what :func:`load_registered` returns).
+``detector.pt``, a detector file (:mod:`metal_pipeline.inference.detector_file`:
+tensors and plain values, read with ``torch.load(weights_only=True)``), what
+:func:`load_registered` returns. Loading the pyfunc model with
+``mlflow.pyfunc.load_model`` runs the Python code stored with it (its
+``code_paths`` and models-from-code file), so load models only from
+registries you trust.
 
 The first version of a name gets the alias ``champion`` (:data:`CHAMPION`);
 later versions do not move it: which retrain to use is a decision made by
@@ -56,9 +61,8 @@ def log_and_register(detector, name: str, tags: dict[str, Any]) -> dict[str, Any
     removed) gets the alias ``champion``. Returns a JSON-able card: registered
     name, version, ``models:/`` URI, run id, tags, aliases set.
     """
-    import torch
-
     from metal_pipeline.inference import pyfunc_model
+    from metal_pipeline.inference.detector_file import save_detector
 
     run = mlflow.active_run()
     if run is None:
@@ -66,8 +70,8 @@ def log_and_register(detector, name: str, tags: dict[str, Any]) -> dict[str, Any
     str_tags = {k: str(v) for k, v in tags.items()}
     with tempfile.TemporaryDirectory(prefix="metal-model-") as tmp:
         detector_path = Path(tmp) / "detector.pt"
-        # The whole detector is pickled so scoring settings and threshold travel with it.
-        torch.save(detector, detector_path)
+        # Weights, scoring settings and threshold as one detector file (no pickled objects).
+        save_detector(detector, detector_path)
         info = mlflow.pyfunc.log_model(
             name=MODEL_ARTIFACT_NAME,
             python_model=pyfunc_model.model_code_file(),  # models from code: the PythonModel is not pickled
@@ -145,26 +149,41 @@ def resolve_model_uri(name: str, version: str | int | None = None, alias: str | 
     return f"models:/{name}/{int(version)}"
 
 
-def load_registered(model_uri: str, device: str = "cpu"):
+def load_registered(model_uri: str, device: str = "cpu", *, allow_pickle: bool | None = None):
     """The ``AnomalyDetector`` of a logged model, from any MLflow model URI.
 
-    The pyfunc model's ``detector.pt`` artifact is loaded with this process's
-    ``metal_pipeline`` (not the copy logged as ``code_paths``), so it is the
-    same object the training pipeline wrote. Models registered before the pyfunc
-    model (pytorch flavour) load as they did.
+    Only the pyfunc model's ``detector.pt`` artifact is downloaded and read, with
+    this process's ``metal_pipeline`` (not the copy logged as ``code_paths``) and
+    ``torch.load(weights_only=True)``: no code stored in the registry runs.
+    Models registered before that format (a pickled detector artifact, or the
+    pytorch flavour) are unpickled only with ``allow_pickle=True`` or
+    ``METAL_ALLOW_PICKLE=1`` (a warning says so); otherwise they are refused
+    with a ``DetectorFileError`` naming the model and the fix.
     """
-    import torch
     from mlflow.models import Model
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     from metal_pipeline.inference import pyfunc_model
+    from metal_pipeline.inference.detector_file import (ALLOW_PICKLE_ENV, DetectorFileError, load_detector,
+                                                        pickle_allowed)
 
+    pickle_fix = (f"if you trust this registry (its models run their own code when loaded with "
+                  f"mlflow.pyfunc.load_model anyway), allow pickle for this command with {ALLOW_PICKLE_ENV}=1; "
+                  "or train and register a new version, which is written in the current format")
     repo = get_artifact_repository(model_uri)
     with tempfile.TemporaryDirectory(prefix="metal-model-") as tmp:
         flavors = Model.load(repo.download_artifacts("MLmodel", dst_path=tmp)).flavors
         if "pytorch" in flavors:
+            if not pickle_allowed(allow_pickle):
+                raise DetectorFileError(
+                    f"Registered model {model_uri} was not loaded: it was logged with MLflow's pytorch flavour (a "
+                    "whole pickled detector, from before the pyfunc model), and unpickling it runs code stored in "
+                    f"the registry. Fix: {pickle_fix}.")
             from mlflow import pytorch as mlflow_pytorch
 
+            logger.warning("Loading %s, a pickled pytorch-flavour model, because %s: this runs code stored in the "
+                           "registry; do it only for registries you trust.", model_uri,
+                           "allow_pickle=True was passed" if allow_pickle else f"{ALLOW_PICKLE_ENV} is set")
             return mlflow_pytorch.load_model(model_uri, map_location=device)
         artifact = flavors.get("python_function", {}).get("artifacts", {}).get(pyfunc_model.DETECTOR_ARTIFACT)
         if artifact is None:
@@ -172,4 +191,5 @@ def load_registered(model_uri: str, device: str = "cpu"):
                                   "artifact) nor a pytorch model")
         # Only the detector is needed here (not the logged code copy or the examples).
         path = repo.download_artifacts(artifact["path"], dst_path=tmp)
-        return torch.load(path, map_location=device, weights_only=False)
+        return load_detector(path, device=device, allow_pickle=allow_pickle, pickle_fix=pickle_fix,
+                             source=f"The '{pyfunc_model.DETECTOR_ARTIFACT}' artifact of registered model {model_uri}")

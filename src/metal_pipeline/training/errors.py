@@ -32,12 +32,35 @@ class TrainingDivergedError(MetalError, RuntimeError):
         super().__init__(
             f"Training diverged: the {phase} loss is {value} at epoch {epoch}, batch {batch}. {where} "
             f"Try a lower learning rate (lr is {lr:g}; e.g. {lr / 10:g}). A run with a different lr is "
-            "a different run: use a new checkpoint_dir or delete the old one before re-running."
+            "a different run: in the Kedro pipeline, --params training.lr=<value> trains it in a folder of its "
+            "own and leaves this one intact; when calling train() yourself, give it a new checkpoint_dir."
         )
 
 
 class CheckpointMismatchError(MetalError, RuntimeError):
-    """``last.pt`` in the checkpoint folder belongs to a different run (config, model or data)."""
+    """``last.pt`` in the checkpoint folder belongs to a different run (config, model or data).
+
+    The fix never deletes or overwrites a file: the other run's folder is moved
+    aside (kept whole), or this run gets a folder of its own.
+
+    Attributes:
+        checkpoint: the ``last.pt`` that was not resumed (untouched).
+        differences: one line per fingerprint entry that differs.
+    """
+
+    def __init__(self, checkpoint: Path, differences: list[str] | tuple[str, ...], fix: str | None = None) -> None:
+        self.checkpoint = Path(checkpoint)
+        self.differences = list(differences) or ["fingerprint differs"]
+        folder = self.checkpoint.parent
+        if fix is None:
+            fix = (f"move {folder} aside, e.g. mv {folder} {folder}.other-run (its files stay intact), and run the "
+                   "same command again, which trains this run from the start; or give this run a checkpoint_dir "
+                   "of its own")
+        super().__init__(
+            f"{self.checkpoint} belongs to a different run, so it cannot be resumed:\n  - "
+            + "\n  - ".join(self.differences)
+            + f"\nNothing was trained and no file was changed. Fix (keeps every file): {fix}."
+        )
 
 
 class CheckpointCorruptError(MetalError, RuntimeError):

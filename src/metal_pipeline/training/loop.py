@@ -583,13 +583,7 @@ def _resume(last_path: Path, fp: str, fp_parts: dict[str, Any], model: torch.nn.
             optimizer: torch.optim.Optimizer, generator: torch.Generator) -> _RunState:
     payload = load_checkpoint(last_path)
     if payload.get("fingerprint") != fp:
-        diff = describe_mismatch(payload.get("fingerprint_parts", {}), fp_parts) or ["fingerprint differs"]
-        raise CheckpointMismatchError(
-            f"{last_path} belongs to a different run, so it cannot be resumed:\n  - "
-            + "\n  - ".join(diff)
-            + f"\nDelete {last_path.parent} to start over, or set a different checkpoint_dir "
-            "(or pass resume=False to overwrite it)."
-        )
+        raise CheckpointMismatchError(last_path, describe_mismatch(payload.get("fingerprint_parts", {}), fp_parts))
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     restore_rng_state(payload["rng"], generator)

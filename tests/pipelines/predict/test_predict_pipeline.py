@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
@@ -18,6 +17,7 @@ from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.images import load_image
 from metal_pipeline import run_identity
 from metal_pipeline.hooks import publish_identity
+from metal_pipeline.inference.detector_file import save_detector
 from metal_pipeline.inference.predict_folder import COLUMNS
 from metal_pipeline.pipelines.predict import create_pipeline
 from metal_pipeline.pipelines.predict.nodes import PredictConfig
@@ -39,7 +39,7 @@ def test_pipeline_runs_in_process_with_a_local_checkpoint(tmp_path):
                                    sizes=[(48, 48), (40, 56)])
     truncate(category / "test" / "crack" / "001.png")
     detector = tiny_detector(threshold=0.0)
-    torch.save(detector, tmp_path / "detector.pt")
+    save_detector(detector, tmp_path / "detector.pt")
     params = _config({})["parameters"]["predict"]
     params.update(input_dir=str(category / "test"), output_dir=str(tmp_path / "out"),
                   checkpoint=str(tmp_path / "detector.pt"), batch_size=2)

@@ -17,7 +17,7 @@ from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss, default
 from metal_pipeline.tracking.git_info import git_commit
 from metal_pipeline.tracking.killed_runs import log_restored_history, mark_killed_runs
 from metal_pipeline.tracking.registry import find_registered_version, log_and_register, registered_model_name
-from metal_pipeline.training import TrainConfig, TrainingInterrupted, train
+from metal_pipeline.training import CheckpointMismatchError, TrainConfig, TrainingInterrupted, train
 from metal_pipeline.training.augment import AugmentConfig, Augmenter
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,9 @@ def train_model(
                                "split": {"name": split_manifest.get("split"),
                                          **split_manifest.get("digests", {})}},
         )
+    except CheckpointMismatchError as mismatch:
+        raise CheckpointMismatchError(mismatch.checkpoint, mismatch.differences,
+                                      fix=_move_run_aside(checkpoint_dir.parent, name)) from None
     except TrainingInterrupted as stop:
         if mlflow.active_run() is not None:  # kedro-mlflow ends the run as FAILED; say why
             mlflow.set_tags({f"{tracking_prefix}metal.interrupted": f"{stop.signal_name} after epoch {stop.epoch}"})
@@ -174,6 +177,23 @@ def train_model(
             "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
             "stopped_epoch": result.stopped_epoch, "train_wall_seconds": result.wall_seconds}.items()})
     return result.model.cpu(), pd.DataFrame(result.history), summary
+
+
+def _move_run_aside(run_folder, name: str) -> str:
+    """The fix of a checkpoint mismatch in the pipeline: move the other run's folders aside, delete nothing.
+
+    The run name covers every parameter that changes the weights, so a mismatch under one name means the
+    code or the data changed; a new checkpoint folder alone would let this run overwrite the other's
+    detector and reports, so the fix moves all of that run's folders aside together.
+    """
+    from pathlib import Path
+
+    folders = [Path(run_folder)] + [p for p in (Path(run_identity.LAYERS[layer]) / name
+                                                for layer in ("model_output", "reporting")) if p.exists()]
+    moves = "; ".join(f"mv {p} {p}.other-run" for p in folders)
+    return (f"the parameters are the same, so the code or the data changed since that run was trained. To keep "
+            f"that run and train this one from the start, move the run's folders aside ({moves}; every file in "
+            "them stays intact) and run the same command again")
 
 
 def build_detector(
