@@ -14,6 +14,9 @@ reduction) it reports, as mean ± std over the runs:
 * **test**: image AUROC on the split's test set (reported, never chosen on).
 
 Runs must share the split (seeds over a fixed ``ingestion.split_seed``).
+Detectors written before the weights-only file format (pickled modules) load
+only with ``METAL_ALLOW_PICKLE=1``, for files you made yourself
+(``python -m metal_pipeline.inference.detector_file convert`` rewrites them).
 """
 
 from __future__ import annotations
