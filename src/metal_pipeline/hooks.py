@@ -138,6 +138,11 @@ class RunIdentityHooks:
     def after_context_created(self, context) -> None:
         publish_identity(None)
         self._context = context
+        # Before anything reads the pipeline registry (context.params below does): the ablation's
+        # namespaces depend on --params configs/seeds (metal_pipeline/pipeline_registry.py).
+        from metal_pipeline.pipeline_registry import use_config_loader
+
+        use_config_loader(context.config_loader)
         try:
             from metal_pipeline.params.validate import validate_params
 

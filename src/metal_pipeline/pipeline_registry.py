@@ -3,13 +3,71 @@
 An explicit registry rather than ``find_pipelines``: Kedro 1.7's discovery
 loads only the pipeline folders named on the command line, and ``train_eval``
 is a chain of four of them, not a folder.
+
+**The ablation grid and ``--params``.** The ablation's namespaces (one per
+configuration x seed, :mod:`metal_pipeline.grid`) depend on the ``configs``
+and ``seeds`` parameters, but Kedro calls :func:`register_pipelines` without
+any parameters. The project hook therefore hands this module the session's
+config loader (:func:`use_config_loader`) as soon as Kedro has built the
+context, which is before anything reads the registry in ``kedro run``
+(Kedro's first read is the parameter validation that the hook itself
+triggers); :func:`register_pipelines` then reads ``configs``, ``seeds``,
+``seed`` and ``masking`` from it, ``--params`` included. Without a session
+(``kedro registry``, a notebook that imports this module) or with a bad
+value (which the parameter check then reports), the grid is the default:
+all six configurations, seed 0. ``kedro viz`` creates a session, so it draws
+the configured grid.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from kedro.pipeline import Pipeline
 
+from metal_pipeline import grid
 from metal_pipeline.pipelines import ablation, evaluation, heatmaps, ingestion, predict, training
+
+logger = logging.getLogger(__name__)
+
+_SESSION: dict[str, Any] = {}   # "loader": the running session's config loader
+_BUILT: dict[str, Any] = {}     # "runs": the grid the registry was last built with
+
+
+def _grid() -> list[grid.GridRun]:
+    loader = _SESSION.get("loader")
+    default = grid.make_grid(None, None, 0, "strict")
+    if loader is None:
+        return default
+    try:
+        return grid.grid_runs(dict(loader["parameters"]))
+    except Exception:  # noqa: BLE001 - a bad value is reported by the parameter check, with its fix
+        logger.debug("Ablation grid from the default parameters (the configured ones do not parse)",
+                     exc_info=True)
+        return default
+
+
+def use_config_loader(loader) -> None:
+    """Build the ablation grid from ``loader``'s parameters (``--params`` included) from now on.
+
+    Called by the project hook when Kedro has built a context. If the registry was already built
+    for another grid in this process (a second session in a notebook), Kedro's cached registry is
+    dropped so that the next read builds it again.
+    """
+    _SESSION["loader"] = loader
+    if "runs" not in _BUILT or _BUILT["runs"] == _grid():
+        return
+    try:
+        from kedro.framework.project import pipelines
+
+        module = getattr(pipelines, "_pipelines_module", None)
+        requested = getattr(pipelines, "_requested_pipelines", None)
+        if module is not None:
+            pipelines.configure(module)
+            pipelines.set_requested(requested)
+    except Exception:  # noqa: BLE001 - private attributes of another Kedro version: keep the cache
+        logger.debug("Could not reset Kedro's pipeline registry", exc_info=True)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -18,6 +76,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     ``ablation`` brings its own ingestion; ``predict`` needs only a trained
     model and a folder of images.
     """
+    runs = _grid()
+    _BUILT["runs"] = runs
     pipelines = {
         "ingestion": ingestion.create_pipeline(),
         "training": training.create_pipeline(),
@@ -25,7 +85,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(),
     }
     pipelines["train_eval"] = sum(pipelines.values(), Pipeline([]))
-    pipelines["ablation"] = pipelines["ingestion"] + ablation.create_pipeline()
+    pipelines["ablation"] = pipelines["ingestion"] + ablation.create_pipeline(runs)
     pipelines["predict"] = predict.create_pipeline()
     pipelines["__default__"] = pipelines["train_eval"]
     return pipelines

@@ -149,13 +149,26 @@ def scoring_name(params: Mapping[str, Any]) -> str:
 
 
 def ablation_name(params: Mapping[str, Any]) -> str:
-    """``<class>-<recipe>-ablation-<masking>-s<seed>-<hash>``: the ablation's table folder.
-    The hash covers everything the six runs share (split, model, training, scoring)."""
+    """``<class>-<recipe>-ablation-<masking>-<seeds>-<hash>``: the ablation's folder (its tables and
+    each run's reports). The hash covers everything the runs share (split, model, training, scoring)
+    and, when they are not the defaults, the grid's seeds and configurations (``seeds``, ``configs``,
+    see :mod:`metal_pipeline.grid`). ``<seeds>`` is ``s0`` for one seed, ``s0..4`` for a range."""
+    from metal_pipeline import grid
+
     fields = {k: v for k, v in run_fields(params).items() if k not in ("config", "masking")}
     fields["masking"] = str(params["masking"])
     fields["scoring"] = scoring_fields(params)
+    try:
+        seeds = grid.seed_list(params.get("seeds"), params.get("seed"))
+        configs = grid.config_list(params.get("configs"))
+    except (ValueError, TypeError):  # the parameter check reports it; the name only needs to be stable
+        seeds, configs = [params.get("seed")], None
+    if seeds != [params.get("seed")]:
+        fields["seeds"] = seeds
+    if configs is not None and configs != list(grid.configurations()):
+        fields["configs"] = configs
     return "-".join([str(params["class"]), str(params.get("recipe")), "ablation", str(params["masking"]),
-                     f"s{params.get('seed')}", short_hash(fields)])
+                     grid.seeds_label(seeds), short_hash(fields)])
 
 
 # -- everything at once ----------------------------------------------------

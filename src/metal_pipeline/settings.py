@@ -18,9 +18,11 @@ for _var in ("KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRAC
 # advice about type hints is noise in every `kedro` command.
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
+from metal_pipeline.grid import resolve_ablation_grid, resolve_fixed_split
 from metal_pipeline.hooks import FriendlyErrorHooks, RunIdentityHooks, resolve_run
 from metal_pipeline.recipes import recipe_value
 from metal_pipeline.tracking.availability import apply_http_defaults
+from metal_pipeline.tracking.grid_runs import GridRunsHook
 from metal_pipeline.tracking.hook import TrackingHook
 
 # A tracking server that stops answering during a run: fail in about a minute,
@@ -37,12 +39,16 @@ def _env(name: str, default: str | None = None) -> str | None:
 # other hook (kedro-mlflow's included) reads the catalog or mlflow.yml.
 # TrackingHook is kedro-mlflow's hook with a reachability check in front
 # (metal_pipeline/tracking/hook.py); it replaces the one the plugin registers.
-HOOKS = (RunIdentityHooks(), FriendlyErrorHooks(), TrackingHook())
+# GridRunsHook gives every run of the ablation grid its own MLflow run nested under
+# kedro-mlflow's, and logs run k/N with an ETA (metal_pipeline/tracking/grid_runs.py).
+HOOKS = (RunIdentityHooks(), FriendlyErrorHooks(), TrackingHook(), GridRunsHook())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")  # the distribution name, as spelt by packaging tools
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
-    "custom_resolvers": {"env": _env, "run": resolve_run, "recipe_default": recipe_value},
+    "custom_resolvers": {"env": _env, "run": resolve_run, "recipe_default": recipe_value,
+                         # the ablation grid's namespaces and their split (metal_pipeline/grid.py)
+                         "ablation_grid": resolve_ablation_grid, "fixed_split": resolve_fixed_split},
 }

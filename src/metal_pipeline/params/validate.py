@@ -160,6 +160,19 @@ def recipe(v: Any) -> str | None:
     return one_of(*_recipes())(v)
 
 
+def _grid_check(function: str, what: str) -> Check:
+    """A check by :mod:`metal_pipeline.grid` (``seeds``, ``configs`` of the ablation grid)."""
+    def check(v: Any) -> str | None:
+        from metal_pipeline import grid
+
+        try:
+            getattr(grid, function)(v)
+        except (ValueError, TypeError) as exc:
+            return f"{what} ({exc})"
+        return None
+    return check
+
+
 #: Dotted parameter name -> check. One line per parameter.
 SCHEMA: dict[str, Check] = {
     "class": class_name,
@@ -168,6 +181,10 @@ SCHEMA: dict[str, Check] = {
     "masking": masking,
     "seed": integer(0),
     "tracking_prefix": text,
+    "seeds": _grid_check("seed_list", "must be a count (2 = seed and seed+1), a list of seeds or seeds joined by "
+                                      "+ (0+3)"),
+    "configs": _grid_check("config_list", "must be all, a list of configurations or configurations joined by + "
+                                          "(squares+squares_rows)"),
     "ingestion.data_root": text,
     "ingestion.img_size": integer(8),
     "ingestion.channels": one_of("auto", 1, 3),

@@ -1,37 +1,125 @@
-"""Gather the per-configuration metric tables into the ablation table."""
+"""Gather the grid's per-run metric tables into the paper's Table 3 (mean ± std over seeds)."""
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from metal_pipeline.model import CONFIGURATIONS
+from metal_pipeline.grid import configurations
+from metal_pipeline.reporting.ablation import ablation_figure
 
 logger = logging.getLogger(__name__)
 
+#: Metrics of the tables (CSV), in column order. Absent ones (pixel metrics of Head CT) are left out.
 TABLE_METRICS = ("pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc", "au_pro_0.3", "pixel_f1_max", "image_auroc")
+#: The Markdown table's columns: the three pixel columns (docs/METRICS.md) and image AUROC.
+MARKDOWN_COLUMNS = {
+    "pauroc_0.3": "pAUROC@0.3 MVTec",
+    "pauroc_0.3_mcclish": "pAUROC@0.3 McClish",
+    "pixel_auroc": "pixel AUROC",
+    "image_auroc": "image AUROC",
+}
+PIXEL_METRICS = {"pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc"}
+#: What each run contributes from its training summary.
+RUN_FIELDS = ("run_name", "reused", "best_epoch", "stopped_epoch", "wall_seconds")
+KEYS = ["class", "recipe", "configuration", "masking"]
 
 
-def ablation_table(*metrics_tables: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """One row per configuration (paper Table 3 order), one column per metric, class-level values."""
-    tidy = pd.concat(metrics_tables, ignore_index=True)
-    overall = tidy[tidy["defect"] == "all"]
-    table = overall.pivot_table(index=["class", "configuration", "masking"], columns="metric", values="value")
-    columns = [m for m in TABLE_METRICS if m in table.columns]
-    table = table[columns].reset_index()
-    order = {name: i for i, name in enumerate(CONFIGURATIONS)}
-    table = table.sort_values("configuration", key=lambda s: s.map(order)).reset_index(drop=True)
-    markdown = _markdown(table)
-    logger.info("Ablation (paper Table 3 layout):\n%s", markdown)
-    return table, markdown
+def ablation_tables(**inputs: Any) -> tuple[pd.DataFrame, pd.DataFrame, str, Figure]:
+    """Table 3 from the grid's runs.
+
+    ``inputs``: ``<config>__s<seed>__metrics`` (a run's tidy metrics table) and
+    ``<config>__s<seed>__summary`` (its training summary) for every run.
+
+    Returns:
+        ``runs``: one row per configuration x seed (run name, reused, epochs, wall seconds, metrics);
+        ``table``: one row per configuration in the paper's order: ``n_seeds``, ``seeds``, then
+        ``<metric>`` (the mean over seeds) and ``<metric>_std`` (the sample standard deviation,
+        empty for one seed) per metric;
+        the Markdown table (``mean ± std``) and a bar figure with the std as error bars.
+    """
+    runs = runs_frame(inputs)
+    table = summarise(runs)
+    markdown = to_markdown(table)
+    logger.info("Ablation table (%d runs):\n%s", len(runs), markdown)
+    return runs, table, markdown, ablation_figure(table, [m for m in MARKDOWN_COLUMNS if m in table.columns],
+                                                  labels=MARKDOWN_COLUMNS)
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    header = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "---|" * len(table.columns)
-    rows = [
-        "| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        for row in table.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *rows]) + "\n"
+def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per run: class, recipe, configuration, masking, seed, run fields, the overall metrics."""
+    rows = []
+    for key in sorted(k for k in inputs if k.endswith("__metrics")):
+        stem = key[: -len("__metrics")]
+        metrics, summary = inputs[key], dict(inputs.get(f"{stem}__summary") or {})
+        overall = metrics[metrics["defect"] == "all"]
+        first = overall.iloc[0]
+        row: dict[str, Any] = {"class": first["class"], "recipe": summary.get("recipe"),
+                               "configuration": first["configuration"], "masking": first["masking"],
+                               "seed": summary.get("seed", int(stem.rsplit("__s", 1)[1]))}
+        row.update({field: summary.get(field) for field in RUN_FIELDS})
+        row.update(dict(zip(overall["metric"], overall["value"].astype(float))))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    metric_columns = [m for m in TABLE_METRICS if m in frame.columns]
+    order = {name: i for i, name in enumerate(configurations())}
+    frame = frame.sort_values(["configuration", "seed"], key=lambda s: s.map(order) if s.name == "configuration"
+                              else s).reset_index(drop=True)
+    return frame[KEYS + ["seed", *RUN_FIELDS, *metric_columns]]
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std (ddof=1) of each metric over the seeds of each configuration."""
+    metrics = [m for m in TABLE_METRICS if m in runs.columns]
+    rows = []
+    for keys, group in runs.groupby(KEYS, sort=False, dropna=False):
+        row = dict(zip(KEYS, keys))
+        row["n_seeds"] = len(group)
+        row["seeds"] = " ".join(str(int(s)) for s in group["seed"])
+        for metric in metrics:
+            values = group[metric].astype(float)
+            row[metric] = values.mean()
+            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+        rows.append(row)
+    columns = KEYS + ["n_seeds", "seeds"] + [c for m in metrics for c in (m, f"{m}_std")]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _cell(mean: Any, std: Any) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """Table 3 as Markdown: configuration, masking, seeds and the four metric columns as ``mean ± std``.
+
+    Pixel columns without values (Head CT has no pixel labels) are left out, which gives the layout of
+    the paper's Table 5 (image AUROC, mean ± std over seeds).
+    """
+    shown = {m: label for m, label in MARKDOWN_COLUMNS.items() if m in table.columns and table[m].notna().any()}
+    header = ["configuration", "masking", "seeds", *shown.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.to_dict("records"):
+        cells = [str(row["configuration"]), str(row["masking"]), str(row["seeds"]).replace(" ", ", ")]
+        cells += [_cell(row[m], row.get(f"{m}_std")) for m in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    first = table.iloc[0] if len(table) else {}
+    n = sorted(set(int(v) for v in table["n_seeds"])) if len(table) else [0]
+    spread = ("mean ± sample standard deviation over " + "/".join(map(str, n)) + " seeds"
+              if max(n) > 1 else "one seed")
+    title = f"Class {first.get('class', '?')}, recipe {first.get('recipe', '?')}: {spread}. "
+    if set(shown) & PIXEL_METRICS:
+        title += ("pAUROC@0.3 MVTec = area up to FPR 0.3 divided by 0.3 (random 0.15); McClish = sklearn's "
+                  "roc_auc_score(max_fpr=0.3) (random 0.5); the paper's own MeTAL values compare with the "
+                  "McClish and pixel AUROC columns (docs/METRICS.md).")
+    else:
+        title += "No pixel labels: image AUROC only, the layout of the paper's Table 5."
+    return title + "\n\n" + "\n".join(lines) + "\n"

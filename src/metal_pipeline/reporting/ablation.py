@@ -1,0 +1,63 @@
+"""The ablation table as a figure: one bar per configuration and metric, the seed std as error bars."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from metal_pipeline.reporting._figure import new_figure
+from metal_pipeline.reporting.bars import _chance_level
+
+
+def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
+                    labels: Mapping[str, str] | None = None) -> Figure:
+    """Grouped bars: a group per configuration (row of ``table``), a bar per metric.
+
+    Args:
+        table: one row per configuration with ``configuration``, ``masking``, ``n_seeds`` and, per
+            metric, ``<metric>`` (mean) and ``<metric>_std`` (NaN for one seed: no error bar).
+        metrics: the metric columns to draw; those without any value are skipped.
+        labels: legend label per metric (default: the column name).
+
+    Returns:
+        A ``matplotlib.figure.Figure`` not registered with pyplot. A dotted segment on each bar marks a
+        random scorer.
+    """
+    labels = dict(labels or {})
+    drawn = [m for m in metrics if m in table.columns and table[m].notna().any()]
+    n_groups = max(1, len(table))
+    fig = new_figure(max(6.0, 0.35 * n_groups * max(1, len(drawn)) + 2.0), 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    if not drawn:
+        ax.text(0.5, 0.5, "no metric to draw", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return fig
+    x = np.arange(len(table))
+    width = 0.8 / len(drawn)
+    for i, metric in enumerate(drawn):
+        means = table[metric].astype(float).to_numpy()
+        stds = table[f"{metric}_std"].astype(float).to_numpy() if f"{metric}_std" in table.columns else None
+        errors = None if stds is None or np.all(np.isnan(stds)) else np.nan_to_num(stds)
+        offset = (i - (len(drawn) - 1) / 2) * width
+        ax.bar(x + offset, np.nan_to_num(means), width, yerr=errors, capsize=2, label=labels.get(metric, metric))
+        chance = _chance_level(metric)
+        if chance is not None:  # a dotted segment across each bar at a random scorer's value
+            ax.hlines(np.full(len(x), chance), x + offset - width / 2, x + offset + width / 2,
+                      linestyles="dotted", colors="black", linewidth=1)
+    ax.set_xticks(x, [f"{c}\n({m})" for c, m in zip(table["configuration"], table["masking"])], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("metric")
+    seeds = sorted({int(n) for n in table["n_seeds"]}) if "n_seeds" in table.columns else [1]
+    spread = "mean ± std over " + "/".join(map(str, seeds)) + " seeds" if max(seeds) > 1 else "one seed"
+    first = table.iloc[0]
+    ax.set_title(f"Ablation, class {first.get('class', '?')}, recipe {first.get('recipe', '?')} ({spread})",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(drawn), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+__all__ = ["ablation_figure"]
