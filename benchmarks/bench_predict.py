@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recipe", default="default", choices=("default", "paper"))
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--overlays", default="on,off", help="on, off or on,off")
+    ap.add_argument("--io-workers", type=int, default=None,
+                    help="score_folder's io_workers (decode/write threads); default: its own default")
     harness.add_common_arguments(ap, repeats=3, warmup=1)
     args = ap.parse_args(argv)
     modes = [m.strip() for m in args.overlays.split(",") if m.strip()]
@@ -56,13 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     batch = torch.from_numpy(images[:args.batch]).to(device=device, dtype=torch.float32).div_(255.0)
     # Counted with autograd on: FlopCounterMode's module tracker fails on the strict model under no_grad.
     flops = harness.count_flops(lambda: net(batch)) / len(batch)
-    has_switch = "overlays" in inspect.signature(score_folder).parameters
+    accepted = inspect.signature(score_folder).parameters
+    has_switch = "overlays" in accepted
+    io_kwargs = {"io_workers": args.io_workers} if args.io_workers is not None and "io_workers" in accepted else {}
+    if args.io_workers is not None and not io_kwargs:
+        print("--io-workers ignored: this score_folder has no io_workers")
 
     for mode in modes:
         if mode == "off" and not has_switch:
             print("predict, overlays off: skipped (this score_folder has no overlays switch)")
             continue
-        kwargs = {"overlays": mode == "on"} if has_switch else {}
+        kwargs = ({"overlays": mode == "on"} if has_switch else {}) | io_kwargs
         with tempfile.TemporaryDirectory() as tmp:
             calls = iter(range(10 ** 9))
 
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 args=args, device=device, amp=amp,
                 config={"case": f"overlays_{mode}", "detector": which, "scoring": {
                     k: detector.scoring_settings()[k] for k in ("map_kinds", "sigma", "normalise")},
-                    "batch": args.batch, "images": len(images), "writes": "tiff+png" if mode == "on" else "tiff"},
+                    "batch": args.batch, "images": len(images), "writes": "tiff+png" if mode == "on" else "tiff",
+                    "io_workers": io_kwargs.get("io_workers", "default" if "io_workers" in accepted else None)},
             )
     return 0
 
