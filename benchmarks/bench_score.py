@@ -46,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="print a cProfile table per case")
     harness.add_common_arguments(ap, repeats=5, warmup=1)
     args = ap.parse_args(argv)
-    cases = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    cases = harness.parse_cases(ap, args.cases, CASES)
     device, amp = harness.setup(args)
     base = harness.bottle_images(folder=args.input)
     images = np.concatenate([base] * -(-args.images // len(base)))[:args.images]

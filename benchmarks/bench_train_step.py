@@ -57,10 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table per case")
     harness.add_common_arguments(ap, repeats=3, warmup=2)
     args = ap.parse_args(argv)
-    cases = list(CASES) if args.cases == "all" else [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = [c for c in cases if c not in CASES]
-    if unknown:
-        ap.error(f"unknown case(s) {unknown}; known: {list(CASES)}")
+    cases = harness.parse_cases(ap, args.cases, CASES)
     device, amp = harness.setup(args)
     for case in cases:
         run_case(case, args, device, amp)

@@ -164,6 +164,15 @@ def count_flops(fn: Callable[[], Any]) -> int:
 
 
 # ---------------------------------------------------------------- the run
+def parse_cases(ap: argparse.ArgumentParser, text: str, known) -> list[str]:
+    """``--cases``: comma-separated names from ``known``, or ``all``; an unknown one is a usage error."""
+    cases = list(known) if text == "all" else [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in known]
+    if unknown:
+        ap.error(f"unknown case(s) {unknown}; known: {list(known)}")
+    return cases
+
+
 def add_common_arguments(ap: argparse.ArgumentParser, *, repeats: int = 3, warmup: int = 1) -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
     ap.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")

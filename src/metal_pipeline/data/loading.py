@@ -60,10 +60,11 @@ def resolve_channels(setting: int | str, train_paths: Sequence[Path]) -> int:
         return int(choice)
     if not train_paths:
         raise DataError("Cannot decide channels=auto without training images.")
-    modes = Counter(image_mode(p) for p in train_paths)
+    mode_of = {path: image_mode(path) for path in train_paths}
+    modes = Counter(mode_of.values())
     channels = 1
-    for path in train_paths:
-        if not is_grayscale_mode(image_mode(path)):
+    for path, mode in mode_of.items():
+        if not is_grayscale_mode(mode):
             with read_image(path) as img:
                 if has_colour(img):
                     channels = 3

@@ -18,7 +18,7 @@ from torch import nn
 
 from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps_torch
 from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
-from metal_pipeline.scoring.foreground import region_masks
+from metal_pipeline.scoring.foreground import REGIONS, region_masks
 
 
 @dataclass
@@ -79,7 +79,8 @@ class AnomalyDetector(nn.Module):
             raise ValueError(f"normalise must be one of {list(NORMALISE_MODES)}, got {normalise!r}")
         self.normalise = normalise
         self.norm_stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        region_masks(np.zeros((0, 1, 1, 1)), region, int(region_erode))  # validates region
+        if region not in REGIONS:
+            raise ValueError(f"region must be one of {list(REGIONS)}, got {region!r}")
         if int(region_erode) < 0:
             raise ValueError(f"region_erode must be >= 0, got {region_erode!r}")
         self.region = region
