@@ -94,12 +94,13 @@ def split_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     class_name = str(params["class"])
     class_paths = dict(ingestion.get("class_paths") or {})
     folder = class_paths.get(class_name) or os.path.join(str(ingestion.get("data_root", "")), class_name)
+    channels = dict(ingestion.get("class_channels") or {}).get(class_name, ingestion.get("channels"))
     return {
         "class": class_name,
         "folder": os.path.normpath(str(folder)),
         "img_size": ingestion.get("img_size"),
         # "auto" decides by pixel content since gray images stored as RGB count as gray
-        "channels": "auto:content" if str(ingestion.get("channels")).lower() == "auto" else ingestion.get("channels"),
+        "channels": "auto:content" if str(channels).lower() == "auto" else channels,
         "val_fraction": ingestion.get("val_fraction"),
         "extensions": ingestion.get("extensions"),
         "head_ct": ingestion.get("head_ct"),

@@ -105,6 +105,28 @@ def test_channels_override(mvtec_rgb, mvtec_gray):
     assert ingest_class("gadget", params(mvtec_gray.parent, channels="3"), seed=0).test.channels == 3
 
 
+def test_class_channels_overrides_channels_for_its_class_only(mvtec_rgb):
+    """Head CT: a per-class setting (1) beats auto, which reads tinted slices as colour."""
+    by_class = params(mvtec_rgb.parent)
+    by_class["class_channels"] = {"widget": 1}
+    assert ingest_class("widget", by_class, seed=0).train.channels == 1
+    by_class["class_channels"] = {"other": 1}
+    assert ingest_class("widget", by_class, seed=0).train.channels == 3
+    by_class["class_channels"] = {"widget": 2}
+    with pytest.raises(DataError, match="channels"):
+        ingest_class("widget", by_class, seed=0)
+
+
+def test_class_channels_is_part_of_the_split_key():
+    from metal_pipeline.run_identity import split_name
+
+    base = {"class": "head_ct", "seed": 0, "ingestion": {"channels": "auto", "img_size": 128}}
+    per_class = {**base, "ingestion": {**base["ingestion"], "class_channels": {"head_ct": 1}}}
+    other = {**base, "ingestion": {**base["ingestion"], "class_channels": {"bottle": 1}}}
+    assert split_name(per_class) != split_name(base)
+    assert split_name(other) == split_name(base)
+
+
 def test_extensions_case_insensitive_and_exotic_modes(make_mvtec):
     cat = make_mvtec("odd", n_train=6, mode=["RGBA", "P", "LA", "I;16", "RGB", "L"],
                      ext=[".PNG", ".Png", ".TIFF", ".tif", ".BMP", ".JPEG"], mask_ext=".PNG")

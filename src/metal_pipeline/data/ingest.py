@@ -54,10 +54,15 @@ class IngestionConfig:
     class_paths: dict[str, Path] = field(default_factory=lambda: {"head_ct": Path("data/01_raw/head_ct")})
     img_size: int = 128
     channels: int | str = "auto"
+    class_channels: dict[str, int | str] = field(default_factory=lambda: {"head_ct": 1})
     val_fraction: float = 0.1
     split_seed: int | None = None
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS
     head_ct: HeadCTConfig = field(default_factory=HeadCTConfig)
+
+    def channels_for(self, class_name: str) -> int | str:
+        """The channel setting of one class: its ``class_channels`` entry, else ``channels``."""
+        return self.class_channels.get(class_name, self.channels)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> IngestionConfig:
@@ -85,6 +90,11 @@ class IngestionConfig:
             class_paths = {}
         if not isinstance(class_paths, Mapping):
             raise DataError(f"ingestion.class_paths must be a mapping class -> folder, got {class_paths!r}.")
+        class_channels = params.get("class_channels", default.class_channels)
+        if class_channels is None:
+            class_channels = {}
+        if not isinstance(class_channels, Mapping):
+            raise DataError(f"ingestion.class_channels must be a mapping class -> 1, 3 or auto, got {class_channels!r}.")
         extensions = params.get("extensions", default.extensions)
         if isinstance(extensions, str) or not extensions:
             raise DataError(f"ingestion.extensions must be a non-empty list such as [.png, .jpg], got {extensions!r}.")
@@ -99,6 +109,7 @@ class IngestionConfig:
             class_paths={str(k): Path(str(v)) for k, v in class_paths.items()},
             img_size=_int(params.get("img_size", default.img_size), "ingestion.img_size", 8),
             channels=parse_channels(params.get("channels", default.channels)),
+            class_channels={str(k): parse_channels(v) for k, v in class_channels.items()},
             val_fraction=fraction,
             extensions=tuple(dict.fromkeys("." + str(e).strip().lower().lstrip(".") for e in extensions)),
             head_ct=head_ct,
@@ -205,7 +216,7 @@ def ingest_class(class_name: str, params: Mapping[str, Any] | IngestionConfig | 
         train_records, test_records = split_labelled(records, hc.n_train_normal, hc.n_test_normal,
                                                      hc.n_test_anomalous, seed, where=str(folder))
         with_masks = False
-    channels = resolve_channels(config.channels, [r.path for r in train_records])
+    channels = resolve_channels(config.channels_for(class_name), [r.path for r in train_records])
     logger.info("Ingesting class '%s' from '%s' (%s layout) at %dx%d, %d channel(s).", class_name, folder, layout,
                 config.img_size, config.img_size, channels)
     full_train = load_image_set(train_records, config.img_size, channels, with_masks=False,

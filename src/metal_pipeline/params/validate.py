@@ -33,7 +33,7 @@ Check = Callable[[Any], str | None]
 """A check returns None when the value is fine, else what is wrong ("must be ...")."""
 
 #: Mappings whose keys the user chooses (e.g. ``ingestion.class_paths.<class>``).
-OPEN_MAPPINGS = ("ingestion.class_paths", "training.augment")
+OPEN_MAPPINGS = ("ingestion.class_paths", "ingestion.class_channels", "training.augment")
 
 _CLASS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
