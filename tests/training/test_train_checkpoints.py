@@ -18,7 +18,7 @@ from metal_pipeline.training import (
     TrainingDivergedError,
     TrainingInterrupted,
     load_best_checkpoint,
-    load_checkpoint,
+    load_training_checkpoint,
     train,
 )
 
@@ -80,7 +80,7 @@ def test_checkpoint_files_exist_load_and_match_the_result(images, config, tmp_pa
     fresh = make_model(seed=99)
     fresh.load_state_dict(best["model"])
     assert state_equal(fresh.state_dict(), r.model.state_dict())
-    last = load_checkpoint(ck / "last.pt")  # weights_only=True inside
+    last = load_training_checkpoint(ck / "last.pt")  # weights_only=True inside
     assert last["epoch"] == 5 and last["finished"] and not last["stopped_early"]
     assert len(last["history"]) == 5 and last["best_epoch"] == r.best_epoch
     assert {"python", "numpy", "torch", "shuffle", "cuda"} <= set(last["rng"])
@@ -92,7 +92,7 @@ def test_checkpoint_every_n_epochs(images, config, tmp_path):
     epochs_on_disk = []
     ck = tmp_path / "ck"
     train(make_model(), l1_loss, *images, with_(config, max_epochs=5, checkpoint_every=2), ck,
-          on_epoch_end=lambda s: epochs_on_disk.append(load_checkpoint(ck / "last.pt")["epoch"]
+          on_epoch_end=lambda s: epochs_on_disk.append(load_training_checkpoint(ck / "last.pt")["epoch"]
                                                        if (ck / "last.pt").exists() else None))
     assert epochs_on_disk == [None, 2, 2, 4, 5]  # and always on the final epoch
 
@@ -116,7 +116,7 @@ def test_failed_write_leaves_previous_checkpoint_and_no_temp_file(images, config
         train(make_model(), l1_loss, *images, with_(config, max_epochs=4), ck)
     monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
     assert (ck / target).read_bytes() == before
-    saved = load_checkpoint(ck / target)  # still a complete, loadable file
+    saved = load_training_checkpoint(ck / target)  # still a complete, loadable file
     if target == "last.pt":
         assert saved["epoch"] == 2
     assert temp_files(ck) == []
@@ -151,7 +151,7 @@ def test_resumed_run_ends_bitwise_equal_to_an_uninterrupted_run(images, config, 
         name = "SIGTERM" if "sigterm" in how else "SIGINT"
         assert (err.value.signal_name, err.value.epoch, err.value.checkpoint) == (name, 3, ck / "last.pt")
         assert "run the same command again" in str(err.value)
-        assert load_checkpoint(ck / "last.pt")["epoch"] == 3
+        assert load_training_checkpoint(ck / "last.pt")["epoch"] == 3
         assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before  # handlers restored
     else:
         with pytest.raises(Interrupt):
@@ -165,8 +165,8 @@ def test_resumed_run_ends_bitwise_equal_to_an_uninterrupted_run(images, config, 
     assert state_equal(resumed.model.state_dict(), full.model.state_dict())
     assert strip_seconds(resumed.history) == strip_seconds(full.history)
     assert (resumed.best_epoch, resumed.stopped_epoch) == (full.best_epoch, full.stopped_epoch)
-    last_full = load_checkpoint(tmp_path / "full" / "last.pt")
-    last_resumed = load_checkpoint(ck / "last.pt")
+    last_full = load_training_checkpoint(tmp_path / "full" / "last.pt")
+    last_resumed = load_training_checkpoint(ck / "last.pt")
     assert state_equal(last_full["model"], last_resumed["model"])  # the final (not just best) weights too
     assert state_equal(last_full["optimizer"]["state"][0], last_resumed["optimizer"]["state"][0])
     assert temp_files(ck) == []
@@ -179,7 +179,7 @@ def test_a_second_signal_stops_at_once_without_saving(images, config, tmp_path):
     loss.per_epoch = len(images[0]) // c.batch_size
     with pytest.raises(KeyboardInterrupt):
         train(make_model(), loss, *images, c, ck)
-    assert load_checkpoint(ck / "last.pt")["epoch"] == 2  # epoch 3 was not finished, so not saved
+    assert load_training_checkpoint(ck / "last.pt")["epoch"] == 2  # epoch 3 was not finished, so not saved
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -327,7 +327,7 @@ def test_resume_true_requires_last_and_false_starts_over(images, config, tmp_pat
     # resume=False ignores (and replaces) even a mismatching checkpoint
     r = train(make_model(), l1_loss, *images, with_(c, lr=1e-3), ck, resume=False)
     assert r.resumed_from_epoch is None and len(r.history) == 2
-    assert load_checkpoint(ck / "last.pt")["config"]["lr"] == 1e-3
+    assert load_training_checkpoint(ck / "last.pt")["config"]["lr"] == 1e-3
 
 
 def test_truncated_last_checkpoint_falls_back_to_best_with_one_warning(images, config, tmp_path, caplog):
@@ -347,7 +347,7 @@ def test_truncated_last_checkpoint_falls_back_to_best_with_one_warning(images, c
     # the history up to the best epoch comes from best.pt; later epochs are trained again
     assert strip_seconds(r.history[:first.best_epoch]) == strip_seconds(first.history[:first.best_epoch])
     assert [h["epoch"] for h in r.history] == list(range(1, 8))
-    assert load_checkpoint(ck / "last.pt")["epoch"] == 7  # readable again
+    assert load_training_checkpoint(ck / "last.pt")["epoch"] == 7  # readable again
     assert load_best_checkpoint(ck)["epoch"] == r.best_epoch
 
 
@@ -360,7 +360,7 @@ def test_fallback_writes_a_readable_last_checkpoint_at_once(images, config, tmp_
     with pytest.raises(Interrupt):  # killed again right after the fallback's first epoch
         train(make_model(), l1_loss, *images, with_(c, max_epochs=6, checkpoint_every=50), ck,
               on_epoch_end=interrupt_at(first.best_epoch + 1))
-    last = load_checkpoint(ck / "last.pt")
+    last = load_training_checkpoint(ck / "last.pt")
     assert last["epoch"] == first.best_epoch and len(last["history"]) == first.best_epoch
 
 
@@ -398,7 +398,7 @@ def test_a_file_that_is_not_a_checkpoint_names_only_itself(tmp_path):
         load_best_checkpoint(tmp_path)
     torch.save({"format": 0}, tmp_path / "old.pt")
     with pytest.raises(CheckpointCorruptError, match="not a checkpoint of this training loop"):
-        load_checkpoint(tmp_path / "old.pt")
+        load_training_checkpoint(tmp_path / "old.pt")
 
 
 class NanAfter:
@@ -441,7 +441,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good_checkpoint(images, 
     assert f"{phase} loss is nan at epoch 3, batch 2" in msg and str(ck / "last.pt") in msg
     assert "lower learning rate" in msg
     assert (ck / "last.pt").read_bytes() == saved["last"] and (ck / "best.pt").read_bytes() == saved["best"]
-    assert load_checkpoint(ck / "last.pt")["epoch"] == 2
+    assert load_training_checkpoint(ck / "last.pt")["epoch"] == 2
     assert temp_files(ck) == []
     # The good checkpoint is usable: a stable loss resumes from epoch 2.
     r = train(make_model(), l1_loss, *images, c, ck)
@@ -472,7 +472,7 @@ def test_tightened_stopping_rule_ends_a_resumed_run_without_training(images, con
     assert (first.stopped_epoch, first.stopped_early, first.best_epoch) == (4, False, 1)
     again = train(make_model(), l1_loss, *images, with_(c, max_epochs=10, patience=2), ck)
     assert again.already_finished and again.stopped_early and again.stopped_epoch == 4
-    last = load_checkpoint(ck / "last.pt")
+    last = load_training_checkpoint(ck / "last.pt")
     assert last["stopped_early"] and last["finished"]
 
 
@@ -505,7 +505,7 @@ def test_pipeline_mismatch_names_the_run_folders_to_move_aside(tmp_path, monkeyp
     train_model(**args)
     run = next((tmp_path / "data" / "06_models").iterdir()).name
     ck = tmp_path / "data" / "06_models" / run / "checkpoints"
-    last = load_checkpoint(ck / "last.pt")  # as if an older version of the code had trained this run
+    last = load_training_checkpoint(ck / "last.pt")  # as if an older version of the code had trained this run
     last["fingerprint"], last["fingerprint_parts"]["model.class"] = "0" * 16, "old.MeTAL"
     save_checkpoint(last, ck / "last.pt")
     reports = tmp_path / "data" / "08_reporting" / run

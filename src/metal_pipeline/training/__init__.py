@@ -13,7 +13,7 @@ from metal_pipeline.training.checkpoint import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
     load_best_checkpoint,
-    load_checkpoint,
+    load_training_checkpoint,
 )
 from metal_pipeline.training.config import TrainConfig
 from metal_pipeline.training.errors import (
@@ -36,7 +36,7 @@ __all__ = [
     "TrainingDivergedError",
     "TrainingInterrupted",
     "load_best_checkpoint",
-    "load_checkpoint",
+    "load_training_checkpoint",
     "epoch_stats_from_history",
     "train",
 ]

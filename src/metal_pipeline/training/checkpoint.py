@@ -45,7 +45,7 @@ def save_checkpoint(payload: Mapping[str, Any], path: Path) -> None:
         torch.save(dict(payload), tmp)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a ``best.pt`` or ``last.pt`` onto the CPU (``weights_only=True``).
 
     Raises:
@@ -84,7 +84,7 @@ def _reason(exc: BaseException) -> str:
 
 def load_best_checkpoint(checkpoint_dir: str | Path) -> dict[str, Any]:
     """``best.pt`` of a run: ``{"model": state_dict, "epoch": int, "val_loss": float, ...}``."""
-    return load_checkpoint(Path(checkpoint_dir) / BEST_CHECKPOINT)
+    return load_training_checkpoint(Path(checkpoint_dir) / BEST_CHECKPOINT)
 
 
 # -- run fingerprint -----------------------------------------------------

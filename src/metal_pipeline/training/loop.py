@@ -35,7 +35,7 @@ from metal_pipeline.training.checkpoint import (
     describe_mismatch,
     fingerprint_hash,
     fingerprint_parts,
-    load_checkpoint,
+    load_training_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
@@ -357,7 +357,7 @@ class _Run:
             s.stopped_early = True  # the stopping rule was loosened/tightened since last.pt
             changed = True
         try:
-            best_ok = int(load_checkpoint(self.best_path)["epoch"]) == s.best_epoch
+            best_ok = int(load_training_checkpoint(self.best_path)["epoch"]) == s.best_epoch
         except (FileNotFoundError, CheckpointCorruptError, KeyError):
             best_ok = False
         if not best_ok:
@@ -540,7 +540,7 @@ def _resume_from_best(unreadable: CheckpointCorruptError, last_path: Path, best_
     corrupt = [last_path]
     problem = None
     try:
-        best = load_checkpoint(best_path)
+        best = load_training_checkpoint(best_path)
     except FileNotFoundError:
         problem = f"there is no {best_path.name} to fall back to"
     except CheckpointCorruptError as also:
@@ -581,7 +581,7 @@ def _resume_from_best(unreadable: CheckpointCorruptError, last_path: Path, best_
 
 def _resume(last_path: Path, fp: str, fp_parts: dict[str, Any], model: torch.nn.Module,
             optimizer: torch.optim.Optimizer, generator: torch.Generator) -> _RunState:
-    payload = load_checkpoint(last_path)
+    payload = load_training_checkpoint(last_path)
     if payload.get("fingerprint") != fp:
         raise CheckpointMismatchError(last_path, describe_mismatch(payload.get("fingerprint_parts", {}), fp_parts))
     model.load_state_dict(payload["model"])
