@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from metal_pipeline.model import MeTAL, MeTALConfig
-from metal_pipeline.model import leak, param_count
+from metal_pipeline.cli import leak, param_count
 
 
 def _block(d: int, ratio: int = 4) -> int:
@@ -76,3 +76,39 @@ def test_leak_cli_measures_a_saved_detector(tmp_path, capsys) -> None:
         ratios[masking] = float(line.rsplit("relative leak=", 1)[1].split()[0])
     assert ratios["paper"] > 0.1
     assert ratios["strict"] == 0.0
+
+
+def test_leak_reads_images_as_ingestion_does(tmp_path) -> None:
+    """The tool's inputs are ingestion's pixels (data/images.load_image), scaled to [0, 1]."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from metal_pipeline.data.images import load_image
+
+    folder = tmp_path / "images" / "good"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(folder / "b.bmp")
+    (folder / "notes.txt").write_text("not an image")
+    x = leak.load_images(str(tmp_path / "images"), 16, 1)
+    expected = np.stack([load_image(folder / n, 16, 1) for n in ("a.png", "b.bmp")]) / 255.0
+    assert x.dtype == torch.float32 and x.shape == (2, 1, 16, 16)
+    np.testing.assert_allclose(x.numpy(), expected, rtol=0, atol=1e-7)
+    with pytest.raises(SystemExit, match="No images"):
+        leak.load_images(str(tmp_path / "empty"), 16, 1)
+
+
+def test_tools_are_kedro_project_commands() -> None:
+    """Kedro loads ``metal_pipeline.cli.cli`` as project commands: ``kedro param-count`` runs the tool and
+    passes ``--help`` on to it."""
+    from click.testing import CliRunner
+
+    from metal_pipeline.cli import cli
+
+    result = CliRunner().invoke(cli, ["param-count", "--decoder-layers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "17.8M" in result.output and "squares_rows_cols" in result.output
+    helped = CliRunner().invoke(cli, ["leak", "--help"])
+    assert helped.exit_code == 0 and "--checkpoint" in helped.output

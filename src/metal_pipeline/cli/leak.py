@@ -1,7 +1,8 @@
 """Measure how much a square's own pixels reach its reconstruction.
 
-    python -m metal_pipeline.model.leak [--depth 1 2] [--configurations ...]
-        [--images DIR --train-steps 200] [--threads 2]
+    python -m metal_pipeline.cli.leak [--depth 1 2] [--configurations ...]
+        [--images DIR --train-steps 200] [--threads 2] [--checkpoint detector.pt]
+    kedro leak [...]               (the same, from the project folder)
 
 For every square i of the image and its 4-neighbours j (up, down, left, right
 inside the grid) it estimates the Frobenius norms of the Jacobian blocks
@@ -18,10 +19,11 @@ one backward pass by giving each square its own copy of the image (images of a
 batch never interact). ``--probes`` probes per image, ``--num-images`` images.
 
 The model is measured at initialisation, and optionally after
-``--train-steps`` Adam steps (lr 1e-3, batch 16, L1 - SSIM) on the PNG/JPEG
-images of ``--images`` (resized to N, RGB): an identity shortcut matters once
-training can exploit it. Inputs are those images (or uniform noise without
-``--images``).
+``--train-steps`` Adam steps (lr 1e-3, batch 16, L1 - SSIM) on the images of
+``--images``: an identity shortcut matters once training can exploit it. Inputs
+are those images (or uniform noise without ``--images``), read and resized by
+``metal_pipeline.data.images.load_image``, so they are the pixels ingestion
+would give the model.
 """
 
 from __future__ import annotations
@@ -32,28 +34,23 @@ from pathlib import Path
 
 import torch
 
-from .config import CONFIGURATIONS, MeTALConfig
-from .loss import ReconstructionLoss
-from .metal import MeTAL
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, load_image
+from metal_pipeline.model.config import CONFIGURATIONS, MeTALConfig
+from metal_pipeline.model.loss import ReconstructionLoss
+from metal_pipeline.model.metal import MeTAL
 
 
 def load_images(folder: str, size: int, channels: int, limit: int | None = None) -> torch.Tensor:
-    """Images of a folder (recursively) as ``(n, C, size, size)`` float in [0, 1]."""
+    """Images of a folder (recursively) as ``(n, C, size, size)`` float in [0, 1], with ingestion's pixels."""
     import numpy as np
-    from PIL import Image
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if limit:
         files = files[:limit]
     if not files:
-        raise FileNotFoundError(f"no images under {folder}")
-    mode = "RGB" if channels == 3 else "L"
-    arrs = []
-    for f in files:
-        img = Image.open(f).convert(mode).resize((size, size), Image.BILINEAR)
-        a = np.asarray(img, dtype=np.float32) / 255.0
-        arrs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    return torch.from_numpy(np.stack(arrs))
+        raise SystemExit(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under '{folder}'. "
+                         "Fix: point --images at a folder of images, e.g. <class>/train/good.")
+    return torch.from_numpy(np.stack([load_image(f, size, channels) for f in files]).astype(np.float32) / 255.0)
 
 
 def block_norms(model: MeTAL, x: torch.Tensor, probes: int = 4, seed: int = 0) -> torch.Tensor:

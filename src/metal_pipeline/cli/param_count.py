@@ -1,6 +1,7 @@
 """Parameter count of every configuration at the paper's settings.
 
-    python -m metal_pipeline.model.param_count [--decoder-hidden 512 --decoder-layers 1]
+    python -m metal_pipeline.cli.param_count [--decoder-hidden 512 --decoder-layers 1]
+    kedro param-count [...]        (the same, from the project folder)
 
 Paper settings: N=128, K=16, C=3, D=128, H=4, MLP ratio 4, L=1 (products) /
 L=2 (textures). The paper's Table 6 reports 17.8M (products) and 26.3M
@@ -12,8 +13,8 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from .config import CONFIGURATIONS, MeTALConfig
-from .metal import MeTAL
+from metal_pipeline.model.config import CONFIGURATIONS, MeTALConfig
+from metal_pipeline.model.metal import MeTAL
 
 PAPER_TABLE6 = {"products": 17.8e6, "textures": 26.3e6}
 DEPTHS = {"products": 1, "textures": 2}
