@@ -172,6 +172,38 @@ def ablation_name(params: Mapping[str, Any]) -> str:
                      grid.seeds_label(seeds), short_hash(fields)])
 
 
+def baseline_run_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """What determines a baseline's trained weights (:mod:`metal_pipeline.baselines`): the split, the
+    method (``l2_ae``, ``ssim_ae``), the seed and the non-operational ``model`` and ``training`` values."""
+    return {"split": split_fields(params), "method": str(params["method"]), "seed": params.get("seed"),
+            **{section: _without(params.get(section), OPERATIONAL[section]) for section in RUN_SECTIONS}}
+
+
+def baseline_run_name(params: Mapping[str, Any]) -> str:
+    """``<class>-<method>-s<seed>-<hash>`` (``bottle-ssim_ae-s0-1c9e4b``): a baseline's checkpoint folder
+    under ``data/06_models`` and its MLflow run name. ``params`` are the run's own
+    (:func:`metal_pipeline.baselines.methods.method_params`)."""
+    fields = baseline_run_fields(params)
+    return "-".join([fields["split"]["class"], fields["method"], f"s{fields['seed']}", short_hash(fields)])
+
+
+def table4_name(params: Mapping[str, Any]) -> str:
+    """``<class>-table4-<seeds>-<hash>``: the folder of the Table 4-style comparison (its table and each
+    run's outputs). The hash covers every run's name and scoring key (so the methods, the seeds, the split
+    and every parameter of every run) and the shared heatmaps and evaluation parameters."""
+    from metal_pipeline import grid
+    from metal_pipeline.baselines import methods
+
+    try:
+        runs = methods.method_runs(params)
+        seeds = list(dict.fromkeys(run.seed for run in runs))
+        fields: Any = [[run.method, run.seed, methods.run_name(params, run),
+                        scoring_name(methods.method_params(params, run))] for run in runs]
+    except (ValueError, TypeError, KeyError):  # the parameter check reports it; the name only needs to be stable
+        seeds, fields = [params.get("seed")], None
+    return "-".join([str(params["class"]), "table4", grid.seeds_label(seeds), short_hash(fields)])
+
+
 # -- everything at once ----------------------------------------------------
 @dataclass(frozen=True)
 class RunIdentity:
@@ -181,6 +213,7 @@ class RunIdentity:
     name: str
     scoring: str
     ablation: str
+    table4: str
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -195,7 +228,7 @@ class RunIdentity:
 
 def identity(params: Mapping[str, Any]) -> RunIdentity:
     return RunIdentity(split=split_name(params), name=run_name(params), scoring=scoring_name(params),
-                       ablation=ablation_name(params))
+                       ablation=ablation_name(params), table4=table4_name(params))
 
 
 def run_dir(checkpoint_root: str | os.PathLike, name: str) -> Path:
