@@ -1,4 +1,4 @@
-"""The ablation table as a figure: one bar per configuration and metric, the seed std as error bars."""
+"""A results table as a figure (Table 3, Table 4): one bar per row and metric, the seed std as error bars."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ from metal_pipeline.reporting.bars import _chance_level
 
 
 def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
-                    labels: Mapping[str, str] | None = None) -> Figure:
+                    labels: Mapping[str, str] | None = None, group_labels: Sequence[str] | None = None,
+                    title: str | None = None) -> Figure:
     """Grouped bars: a group per configuration (row of ``table``), a bar per metric.
 
     Args:
         table: one row per configuration with ``configuration``, ``masking``, ``n_seeds`` and, per
-            metric, ``<metric>`` (mean) and ``<metric>_std`` (NaN for one seed: no error bar).
+            metric, ``<metric>`` (mean) and ``<metric>_std`` (NaN for one seed: no error bar). A
+            missing value (NaN) draws no bar.
         metrics: the metric columns to draw; those without any value are skipped.
         labels: legend label per metric (default: the column name).
+        group_labels: the label under each group (default: ``<configuration>\n(<masking>)``).
+        title: the figure's title (default: the ablation's, from ``class``, ``recipe`` and ``n_seeds``).
 
     Returns:
         A ``matplotlib.figure.Figure`` not registered with pyplot. A dotted segment on each bar marks a
@@ -40,21 +44,25 @@ def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
     for i, metric in enumerate(drawn):
         means = table[metric].astype(float).to_numpy()
         stds = table[f"{metric}_std"].astype(float).to_numpy() if f"{metric}_std" in table.columns else None
-        errors = None if stds is None or np.all(np.isnan(stds)) else np.nan_to_num(stds)
         offset = (i - (len(drawn) - 1) / 2) * width
-        ax.bar(x + offset, np.nan_to_num(means), width, yerr=errors, capsize=2, label=labels.get(metric, metric))
+        shown = ~np.isnan(means)
+        errors = None if stds is None or np.all(np.isnan(stds[shown])) else np.nan_to_num(stds[shown])
+        ax.bar((x + offset)[shown], means[shown], width, yerr=errors, capsize=2, label=labels.get(metric, metric))
         chance = _chance_level(metric)
         if chance is not None:  # a dotted segment across each bar at a random scorer's value
-            ax.hlines(np.full(len(x), chance), x + offset - width / 2, x + offset + width / 2,
-                      linestyles="dotted", colors="black", linewidth=1)
-    ax.set_xticks(x, [f"{c}\n({m})" for c, m in zip(table["configuration"], table["masking"])], fontsize=8)
+            ax.hlines(np.full(int(shown.sum()), chance), (x + offset)[shown] - width / 2,
+                      (x + offset)[shown] + width / 2, linestyles="dotted", colors="black", linewidth=1)
+    if group_labels is None:
+        group_labels = [f"{c}\n({m})" for c, m in zip(table["configuration"], table["masking"])]
+    ax.set_xticks(x, list(group_labels), fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("metric")
-    seeds = sorted({int(n) for n in table["n_seeds"]}) if "n_seeds" in table.columns else [1]
-    spread = "mean ± std over " + "/".join(map(str, seeds)) + " seeds" if max(seeds) > 1 else "one seed"
-    first = table.iloc[0]
-    ax.set_title(f"Ablation, class {first.get('class', '?')}, recipe {first.get('recipe', '?')} ({spread})",
-                 fontsize=10)
+    if title is None:
+        seeds = sorted({int(n) for n in table["n_seeds"]}) if "n_seeds" in table.columns else [1]
+        spread = "mean ± std over " + "/".join(map(str, seeds)) + " seeds" if max(seeds) > 1 else "one seed"
+        first = table.iloc[0]
+        title = f"Ablation, class {first.get('class', '?')}, recipe {first.get('recipe', '?')} ({spread})"
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(drawn), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,21 +11,19 @@ from matplotlib.figure import Figure
 
 from metal_pipeline.grid import configurations
 from metal_pipeline.reporting.ablation import ablation_figure
+from metal_pipeline.reporting.summary import (
+    MARKDOWN_COLUMNS,
+    PAUROC_NOTE,
+    PIXEL_METRICS,
+    RUN_FIELDS,
+    TABLE_METRICS,
+    cell,
+    spread_label,
+)
+from metal_pipeline.reporting.summary import summarise as _summarise
 
 logger = logging.getLogger(__name__)
 
-#: Metrics of the tables (CSV), in column order. Absent ones (pixel metrics of Head CT) are left out.
-TABLE_METRICS = ("pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc", "au_pro_0.3", "pixel_f1_max", "image_auroc")
-#: The Markdown table's columns: the three pixel columns (docs/METRICS.md) and image AUROC.
-MARKDOWN_COLUMNS = {
-    "pauroc_0.3": "pAUROC@0.3 MVTec",
-    "pauroc_0.3_mcclish": "pAUROC@0.3 McClish",
-    "pixel_auroc": "pixel AUROC",
-    "image_auroc": "image AUROC",
-}
-PIXEL_METRICS = {"pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc"}
-#: What each run contributes from its training summary.
-RUN_FIELDS = ("run_name", "reused", "best_epoch", "stopped_epoch", "wall_seconds")
 KEYS = ["class", "recipe", "configuration", "masking"]
 
 
@@ -75,27 +72,7 @@ def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std (ddof=1) of each metric over the seeds of each configuration."""
-    metrics = [m for m in TABLE_METRICS if m in runs.columns]
-    rows = []
-    for keys, group in runs.groupby(KEYS, sort=False, dropna=False):
-        row = dict(zip(KEYS, keys))
-        row["n_seeds"] = len(group)
-        row["seeds"] = " ".join(str(int(s)) for s in group["seed"])
-        for metric in metrics:
-            values = group[metric].astype(float)
-            row[metric] = values.mean()
-            row[f"{metric}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
-        rows.append(row)
-    columns = KEYS + ["n_seeds", "seeds"] + [c for m in metrics for c in (m, f"{m}_std")]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _cell(mean: Any, std: Any) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "—"
-    if std is None or (isinstance(std, float) and math.isnan(std)):
-        return f"{mean:.3f}"
-    return f"{mean:.3f} ± {std:.3f}"
+    return _summarise(runs, KEYS)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
@@ -109,17 +86,12 @@ def to_markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.to_dict("records"):
         cells = [str(row["configuration"]), str(row["masking"]), str(row["seeds"]).replace(" ", ", ")]
-        cells += [_cell(row[m], row.get(f"{m}_std")) for m in shown]
+        cells += [cell(row[m], row.get(f"{m}_std")) for m in shown]
         lines.append("| " + " | ".join(cells) + " |")
     first = table.iloc[0] if len(table) else {}
-    n = sorted(set(int(v) for v in table["n_seeds"])) if len(table) else [0]
-    spread = ("mean ± sample standard deviation over " + "/".join(map(str, n)) + " seeds"
-              if max(n) > 1 else "one seed")
-    title = f"Class {first.get('class', '?')}, recipe {first.get('recipe', '?')}: {spread}. "
+    title = f"Class {first.get('class', '?')}, recipe {first.get('recipe', '?')}: {spread_label(table['n_seeds'])}. "
     if set(shown) & PIXEL_METRICS:
-        title += ("pAUROC@0.3 MVTec = area up to FPR 0.3 divided by 0.3 (random 0.15); McClish = sklearn's "
-                  "roc_auc_score(max_fpr=0.3) (random 0.5); the paper's own MeTAL values compare with the "
-                  "McClish and pixel AUROC columns (docs/METRICS.md).")
+        title += PAUROC_NOTE
     else:
         title += "No pixel labels: image AUROC only, the layout of the paper's Table 5."
     return title + "\n\n" + "\n".join(lines) + "\n"

@@ -1,0 +1,125 @@
+"""The Table 4-style comparison: MeTAL's recipes and the autoencoder baselines, mean ± std over seeds,
+with the paper's values beside them (no Kedro)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from metal_pipeline.baselines.methods import LABELS, METHODS
+from metal_pipeline.reporting.ablation import ablation_figure
+from metal_pipeline.reporting.paper_values import paper_values
+from metal_pipeline.reporting.summary import (
+    MARKDOWN_COLUMNS,
+    PAUROC_NOTE,
+    PIXEL_METRICS,
+    RUN_FIELDS,
+    TABLE_METRICS,
+    cell,
+    spread_label,
+    summarise,
+)
+
+logger = logging.getLogger(__name__)
+
+KEYS = ["class", "method", "label", "recipe", "configuration", "masking"]
+
+
+def table4_tables(class_name: str, inputs: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, str, Figure]:
+    """The comparison from its runs.
+
+    Args:
+        class_name: the class compared (selects the paper's values).
+        inputs: ``<method>__s<seed>__metrics`` (a run's tidy metrics table) and
+            ``<method>__s<seed>__summary`` (its training summary) for every run.
+
+    Returns:
+        ``runs``: one row per method x seed (run name, reused, epochs, wall seconds, metrics);
+        ``table``: one row per method in table order (default, paper, l2_ae, ssim_ae): ``n_seeds``,
+        ``seeds``, ``<metric>`` (mean over seeds) and ``<metric>_std`` (sample std, empty for one seed);
+        the Markdown table (our rows ``mean ± std``, then the paper's values in the column of their
+        convention) and a bar figure (std as error bars; the paper's values as their own groups).
+    """
+    runs = runs_frame(inputs)
+    table = summarise(runs, KEYS)
+    markdown = to_markdown(table, class_name)
+    logger.info("Table 4-style comparison (%d runs):\n%s", len(runs), markdown)
+    return runs, table, markdown, figure(table, class_name)
+
+
+def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per run: class, method, label, recipe, configuration, masking, seed, run fields, metrics."""
+    rows = []
+    for key in (k for k in inputs if k.endswith("__metrics")):
+        stem = key[: -len("__metrics")]
+        method, seed = stem.rsplit("__s", 1)
+        metrics, summary = inputs[key], dict(inputs.get(f"{stem}__summary") or {})
+        overall = metrics[metrics["defect"] == "all"]
+        first = overall.iloc[0]
+        row: dict[str, Any] = {"class": first["class"], "method": method, "label": LABELS.get(method, method),
+                               "recipe": summary.get("recipe"), "configuration": first["configuration"],
+                               "masking": first["masking"], "seed": int(summary.get("seed", seed))}
+        row.update({field: summary.get(field) for field in RUN_FIELDS})
+        row.update(dict(zip(overall["metric"], overall["value"].astype(float))))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    order = {name: i for i, name in enumerate(METHODS)}
+    frame = frame.sort_values(["method", "seed"], key=lambda s: s.map(order) if s.name == "method" else s,
+                              kind="stable").reset_index(drop=True)
+    metric_columns = [m for m in TABLE_METRICS if m in frame.columns]
+    return frame[KEYS + ["seed", *RUN_FIELDS, *metric_columns]]
+
+
+def _shown(table: pd.DataFrame, class_name: str) -> dict[str, str]:
+    """Markdown columns with a value in our rows or in the paper's."""
+    published = {v.metric for v in paper_values(class_name)}
+    return {m: label for m, label in MARKDOWN_COLUMNS.items()
+            if (m in table.columns and table[m].notna().any()) or m in published}
+
+
+def to_markdown(table: pd.DataFrame, class_name: str) -> str:
+    """Our rows (``mean ± std``) and then the paper's values, each in the column of its convention.
+
+    Pixel columns without any value (Head CT has no pixel labels) are left out: the layout of the
+    paper's Table 5 (image AUROC, mean ± std).
+    """
+    shown = _shown(table, class_name)
+    header = ["method", "configuration", "masking", "seeds", *shown.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.to_dict("records"):
+        cells = [str(row["label"]), str(row["configuration"]), str(row["masking"]),
+                 str(row["seeds"]).replace(" ", ", ")]
+        cells += [cell(row.get(m, math.nan), row.get(f"{m}_std")) for m in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = []
+    for i, value in enumerate(paper_values(class_name), start=1):
+        cells = [f"{value.method} [{i}]", "—", "—", "—"]
+        cells += [cell(value.value, value.std) if m == value.metric else "—" for m in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+        notes.append(f"[{i}] {value.source}.")
+    title = (f"Class {class_name}: MeTAL's default and paper recipes and the autoencoders of Bergmann et al. "
+             f"2019, trained on one split and scored by the same code; {spread_label(table['n_seeds'])}. ")
+    title += PAUROC_NOTE if set(shown) & PIXEL_METRICS else "No pixel labels: image AUROC only, the layout of " \
+                                                            "the paper's Table 5."
+    text = title + "\n\n" + "\n".join(lines) + "\n"
+    return text + ("\n" + " ".join(notes) + "\n" if notes else "")
+
+
+def figure(table: pd.DataFrame, class_name: str) -> Figure:
+    """Grouped bars of our rows, then one group per published value (its one column)."""
+    shown = list(_shown(table, class_name))
+    rows = table.to_dict("records")
+    labels = [str(r["label"]).replace(" (", "\n(") for r in rows]
+    for value in paper_values(class_name):
+        rows.append({value.metric: value.value, f"{value.metric}_std": value.std if value.std else math.nan,
+                     "n_seeds": 1})
+        labels.append(f"{value.method}\n(published)")
+    extra = [c for v in paper_values(class_name) for c in (v.metric, f"{v.metric}_std") if c not in table.columns]
+    frame = pd.DataFrame(rows, columns=list(table.columns) + extra)
+    title = f"Class {class_name}: MeTAL recipes vs autoencoder baselines ({spread_label(table['n_seeds'])})"
+    return ablation_figure(frame, shown, labels=MARKDOWN_COLUMNS, group_labels=labels, title=title)
