@@ -14,9 +14,9 @@ log=benchmarks/logs/${class}-${config}-${masking}.log
 . .venv/bin/activate
 {
   echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -m) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "# kedro run --pipeline=train_eval --params class=${class},config=${config},masking=${masking},training.progress=false${extra:+,$extra}"
+  echo "# kedro run --pipelines=train_eval --params class=${class},config=${config},masking=${masking},training.progress=false${extra:+,$extra}"
 } | tee "$log"
 start=$(date +%s)
-KEDRO_LOGGING_CONFIG=conf/logging.yml kedro run --pipeline=train_eval \
+KEDRO_LOGGING_CONFIG=conf/logging.yml kedro run --pipelines=train_eval \
   --params "class=${class},config=${config},masking=${masking},training.progress=false${extra:+,$extra}" 2>&1 | tee -a "$log"
 echo "# wall seconds: $(( $(date +%s) - start ))" | tee -a "$log"

@@ -50,7 +50,10 @@ def params_arg(params: dict) -> str:
 
 
 def kedro_run(project: Path, pipeline: str, params: dict, timeout: int = 600,
-              extra_args: tuple[str, ...] = (), env_extra: dict | None = None) -> subprocess.CompletedProcess:
+              extra_args: tuple[str, ...] = (), env_extra: dict | None = None,
+              pipeline_option: str = "--pipelines") -> subprocess.CompletedProcess:
+    """``kedro run <pipeline_option>=<pipeline> --params ...`` in ``project`` (``pipeline_option="--pipeline"``:
+    Kedro's deprecated alias, as the design card spells it)."""
     env = dict(os.environ)
     env.update(
         KEDRO_DISABLE_TELEMETRY="true",
@@ -61,7 +64,7 @@ def kedro_run(project: Path, pipeline: str, params: dict, timeout: int = 600,
     )
     kedro = Path(sys.executable).with_name("kedro")
     env.update(env_extra or {})
-    cmd = [str(kedro), "run", f"--pipeline={pipeline}", "--params", params_arg(params), *extra_args]
+    cmd = [str(kedro), "run", f"{pipeline_option}={pipeline}", "--params", params_arg(params), *extra_args]
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
 
 

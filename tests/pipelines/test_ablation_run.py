@@ -1,4 +1,4 @@
-"""``kedro run --pipeline=ablation`` with a grid: configurations x seeds, each its own run (issue 12).
+"""``kedro run --pipelines=ablation`` with a grid: configurations x seeds, each its own run (issue 12).
 
 Two configurations x two seeds on a tiny class: Table 3 with mean ± std as catalogued outputs,
 every run's outputs catalogued in its own folder, and in MLflow one parent run (the table) with

@@ -1,4 +1,4 @@
-"""End to end: ``kedro run --pipeline=train_eval`` on a tiny synthetic class.
+"""End to end: ``kedro run --pipelines=train_eval`` on a tiny synthetic class.
 
 Checks what a user relies on: a registered MLflow model version that loads back
 and reconstructs exactly like the local copy, metrics and figures on disk and

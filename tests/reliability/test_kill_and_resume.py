@@ -45,7 +45,7 @@ PARAMS = {"class": "widget", **TINY_PARAMS, "training.max_epochs": MAX_EPOCHS, "
 
 
 def start(project: Path, pause_at_step: int | None = None) -> tuple[subprocess.Popen, Path, Path]:
-    """``kedro run --pipeline=training`` in the background; output goes to files (a paused
+    """``kedro run --pipelines=training`` in the background; output goes to files (a paused
     process must not block on a full pipe)."""
     env = dict(os.environ)
     env.update(KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", MPLBACKEND="Agg",
@@ -57,7 +57,7 @@ def start(project: Path, pause_at_step: int | None = None) -> tuple[subprocess.P
     out = project / f"{marker.name}.log"
     kedro = Path(sys.executable).with_name("kedro")
     with open(out, "w") as log:
-        proc = subprocess.Popen([str(kedro), "run", "--pipeline=training", "--params", params_arg(PARAMS)],
+        proc = subprocess.Popen([str(kedro), "run", "--pipelines=training", "--params", params_arg(PARAMS)],
                                 cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, marker, out
 
@@ -114,7 +114,7 @@ def sequence(tmp_path_factory):
                         defects={"crack": 1}, sizes=[(48, 48)])
     env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true",
                MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
-    ingest = subprocess.run([str(Path(sys.executable).with_name("kedro")), "run", "--pipeline=ingestion",
+    ingest = subprocess.run([str(Path(sys.executable).with_name("kedro")), "run", "--pipelines=ingestion",
                              "--params", params_arg(PARAMS)], cwd=project, env=env, capture_output=True,
                             text=True, timeout=600)
     assert ingest.returncode == 0, ingest.stdout[-3000:] + ingest.stderr[-3000:]

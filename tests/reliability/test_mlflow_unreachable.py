@@ -1,7 +1,7 @@
 """Issue 11, case 4: an unreachable MLflow server.
 
 Before: about four minutes of retries and five tracebacks, even for
-``--pipeline=ingestion`` and for predict from a local checkpoint. Now a
+``--pipelines=ingestion`` and for predict from a local checkpoint. Now a
 pipeline that needs tracking stops within 15 s with one paragraph naming the
 URI and the fix, before any node runs; ingestion and predict from a local
 checkpoint run without the server.

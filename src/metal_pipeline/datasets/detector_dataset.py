@@ -32,7 +32,7 @@ class DetectorDataset(AbstractDataset["AnomalyDetector", "AnomalyDetector"]):
         if not path.exists():
             raise DatasetError(
                 f"{path} does not exist: train this class/configuration first "
-                "(kedro run --pipeline=train_eval --params class=<class>)."
+                "(kedro run --pipelines=train_eval --params class=<class>)."
             )
         return load_detector(path)
 

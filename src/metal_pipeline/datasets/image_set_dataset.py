@@ -22,7 +22,7 @@ class ImageSetDataset(AbstractDataset[ImageSet, ImageSet]):
         if not path.exists():
             raise DatasetError(
                 f"{path} does not exist yet: run the ingestion pipeline for this class first "
-                "(kedro run --pipeline=ingestion --params class=<class>)."
+                "(kedro run --pipelines=ingestion --params class=<class>)."
             )
         return ImageSet.load(path)
 

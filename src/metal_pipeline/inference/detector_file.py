@@ -134,7 +134,7 @@ def from_payload(payload: Mapping[str, Any], source: str = "the detector file"):
         raise DetectorFileError(
             f"{_capital(source)} is a {FORMAT} file of version {payload.get('version')} but its content is "
             f"inconsistent ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}). Fix: write it again with "
-            "the training pipeline (kedro run --pipeline=train_eval ...) of this project.") from exc
+            "the training pipeline (kedro run --pipelines=train_eval ...) of this project.") from exc
     return detector.eval()
 
 
@@ -255,7 +255,7 @@ def _refusal(path: Path, source: str, found: str, pickle_fix: str | None) -> str
         f"if you wrote this file yourself (this project's training pipeline on your machine), convert it once: "
         f"{CONVERT_COMMAND} {path} (the original is kept as {path.name}{PICKLED_SUFFIX}), or allow pickle for "
         f"one command with {ALLOW_PICKLE_ENV}=1. Never do either for a file from someone else: train the model "
-        "yourself (kedro run --pipeline=train_eval ...) or ask for a file in the current format"
+        "yourself (kedro run --pipelines=train_eval ...) or ask for a file in the current format"
         if ours else
         "use the detector.pt written by the training pipeline (data/06_models/<run>/<scoring>/detector.pt); "
         "do not load this file with pickle unless you know who made it and what it contains")

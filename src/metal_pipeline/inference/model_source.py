@@ -68,7 +68,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu", *, allow_pickle: bool
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Checkpoint '{path}' (predict.checkpoint) does not exist. Fix: train first "
-                        "(kedro run --pipeline=train_eval --params class=<class>), which writes "
+                        "(kedro run --pipelines=train_eval --params class=<class>), which writes "
                         "data/06_models/<run name>/scoring-<hash>/detector.pt, or correct the path.")
     obj = load_detector(path, device=device, allow_pickle=allow_pickle,
                         source=f"Checkpoint '{path}' (predict.checkpoint)")

@@ -165,6 +165,6 @@ def unreachable_message(down: Unreachable, pipeline_names: Sequence[str]) -> str
         f"The MLflow {down.role} server at {down.uri} (set by {down.source}) cannot be reached: {down.reason}. "
         f"The pipeline '{names}' {what}, so nothing was run and nothing was written. Fix: start that server "
         f"(e.g. mlflow server --host <host> --port <port>) or correct the URI; {local}. "
-        "Pipelines that need no tracking run without it: --pipeline=ingestion, and --pipeline=predict with "
+        "Pipelines that need no tracking run without it: --pipelines=ingestion, and --pipelines=predict with "
         "--params predict.checkpoint=<detector.pt>."
     )

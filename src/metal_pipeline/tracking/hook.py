@@ -25,9 +25,6 @@ from typing import Any
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
-from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
-from kedro_mlflow.config.resolvers import resolve_random_name
-from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from omegaconf import OmegaConf
 
 from metal_pipeline.errors import TrackingUnavailableError
@@ -39,6 +36,12 @@ from metal_pipeline.tracking.availability import (
     tracking_need,
     unreachable_message,
 )
+from metal_pipeline.tracking.quiet_import import without_type_hint_notice
+
+with without_type_hint_notice():  # kedro-mlflow's model class makes MLflow print a notice on import
+    from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
+    from kedro_mlflow.config.resolvers import resolve_random_name
+    from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
 logger = logging.getLogger(__name__)
 

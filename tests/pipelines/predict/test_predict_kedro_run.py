@@ -1,4 +1,4 @@
-"""End to end: ``kedro run --pipeline=predict`` in a temporary copy of the project, with the model taken
+"""End to end: ``kedro run --pipelines=predict`` in a temporary copy of the project, with the model taken
 from the MLflow Model Registry that kedro-mlflow points at (MLFLOW_TRACKING_URI), default name and version.
 
 One subprocess run (~15 s on 2 busy cores); the error paths are tested in-process in tests/inference."""
@@ -38,7 +38,7 @@ def make_project(root: Path) -> Path:
 def kedro_run(project: Path, pipeline: str, params: dict) -> subprocess.CompletedProcess:
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "MPLBACKEND": "Agg"}
-    cmd = [str(Path(sys.executable).with_name("kedro")), "run", f"--pipeline={pipeline}", "--params",
+    cmd = [str(Path(sys.executable).with_name("kedro")), "run", f"--pipelines={pipeline}", "--params",
            ",".join(f"{k}={v}" for k, v in params.items())]
     return subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=300)
 

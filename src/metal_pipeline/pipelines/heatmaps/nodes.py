@@ -33,7 +33,7 @@ def check_test_split(detector: AnomalyDetector, test_set: ImageSet) -> None:
             f"{split.get('name')} that this detector (run {detector.metadata.get('run_name')}) was trained "
             f"with (digest {expected}). Scoring it could count training images as test images, so nothing "
             "was scored. Fix: run the full pipeline with the same parameters as the training run "
-            "(kedro run --pipeline=train_eval --params ...), which re-creates the matching split in its own "
+            "(kedro run --pipelines=train_eval --params ...), which re-creates the matching split in its own "
             "folder, or pass the parameters (seed, ingestion.*) of the run you want to evaluate."
         )
 

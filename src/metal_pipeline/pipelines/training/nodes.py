@@ -33,7 +33,7 @@ def check_split(train_set: ImageSet, val_set: ImageSet, split_manifest: dict[str
                 f"describes (digest {run_identity.image_set_digest(image_set)}, expected {digests.get(what)}): "
                 "the files of data/05_model_input/" f"{split_manifest.get('split')}/ were changed or mixed by "
                 "hand. Nothing was trained. Fix: run the ingestion pipeline again with the same parameters "
-                "(kedro run --pipeline=ingestion --params ...), which rewrites that split folder consistently."
+                "(kedro run --pipelines=ingestion --params ...), which rewrites that split folder consistently."
             )
 
 
