@@ -19,6 +19,12 @@ model's, not the split's. :func:`run_params` therefore fixes
 ``ingestion.split_seed`` in each run's parameters, and the run's name
 (:func:`metal_pipeline.run_identity.run_name`) records that split.
 
+**Seeds of the main command.** ``train_eval`` (and the default pipeline) with
+``seeds`` given is the grid of its one configuration ``config`` over those
+seeds: the same namespaces, catalogued outputs, nested MLflow runs and table as
+``ablation --params configs=<config>,seeds=...`` (:func:`command_params`).
+Without ``seeds`` it is one run, as before.
+
 Each run is the Kedro namespace ``ablation.<config>.s<seed>``
 (:attr:`GridRun.namespace`). The parameters of those namespaces come from the
 ``ablation_grid`` config resolver (:func:`resolve_ablation_grid`), the
@@ -149,6 +155,44 @@ def grid_runs(params: Mapping[str, Any]) -> list[GridRun]:
     return make_grid(params.get("configs"), params.get("seeds"), params.get("seed"), params.get("masking"))
 
 
+#: Pipelines that become the grid of their one configuration over ``seeds`` when ``seeds`` is given.
+SEEDED_PIPELINES = frozenset({"train_eval", "__default__"})
+GRID_PIPELINE = "ablation"
+
+
+def has_seeds(params: Mapping[str, Any]) -> bool:
+    """Whether ``seeds`` is given (``null``, ``none`` or an empty string is not)."""
+    seeds = params.get("seeds")
+    return not (seeds is None or (isinstance(seeds, str) and seeds.strip().lower() in ("", "null", "none")))
+
+
+def is_grid_command(params: Mapping[str, Any], pipeline_names: Sequence[str] | None) -> bool:
+    """Whether a ``kedro run`` of ``pipeline_names`` (``None``: the default pipeline) runs a grid."""
+    names = set(pipeline_names or ["__default__"])
+    return GRID_PIPELINE in names or bool(names & SEEDED_PIPELINES and has_seeds(params))
+
+
+def command_params(params: Mapping[str, Any], pipeline_names: Sequence[str] | None) -> dict[str, Any]:
+    """The parameters a command's grid is built and named from.
+
+    ``train_eval`` with ``seeds`` runs its one configuration: ``configs`` is set to ``config``, so
+    the grid, its folder (:func:`metal_pipeline.run_identity.ablation_name`) and its MLflow parent
+    run are those of ``ablation --params configs=<config>`` with the same seeds. Any other command's
+    parameters are returned unchanged.
+    """
+    names = set(pipeline_names or ["__default__"])
+    if GRID_PIPELINE not in names and names & SEEDED_PIPELINES and has_seeds(params):
+        return {**dict(params), "configs": params.get("config")}
+    return dict(params)
+
+
+def seed_grid(params: Mapping[str, Any]) -> list[GridRun]:
+    """The runs of ``train_eval`` with ``seeds``: ``config`` over the seeds (empty without ``seeds``)."""
+    if not has_seeds(params):
+        return []
+    return make_grid(params.get("config"), params.get("seeds"), params.get("seed"), params.get("masking"))
+
+
 def split_seed(ingestion: Mapping[str, Any] | None, seed: Any) -> int:
     """The seed of the split every run of a grid trains on."""
     fixed = (ingestion or {}).get("split_seed")
@@ -184,13 +228,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def resolve_ablation_grid(configs: Any = None, seeds: Any = None, seed: Any = 0, masking: Any = "strict"
-                          ) -> dict[str, Any]:
-    """``${ablation_grid:${configs},${seeds},${seed},${masking}}``: the namespaces' parameters,
-    ``{<config>: {s<seed>: {config, masking, seed}}}``. A bad value gives an empty grid here; the
+def resolve_ablation_grid(configs: Any = None, seeds: Any = None, seed: Any = 0, masking: Any = "strict",
+                          config: Any = None) -> dict[str, Any]:
+    """``${ablation_grid:${configs},${seeds},${seed},${masking},${config}}``: the namespaces' parameters,
+    ``{<config>: {s<seed>: {config, masking, seed}}}``, for the ablation's ``configs`` and for
+    ``config`` (the grid of ``train_eval`` with seeds). A bad value gives an empty grid here; the
     parameter check then reports it in one paragraph (a resolver's error would be a traceback)."""
     try:
         runs = make_grid(_plain(configs), _plain(seeds), _plain(seed), _plain(masking))
+        if config is not None:
+            runs += make_grid(_plain(config), _plain(seeds), _plain(seed), _plain(masking))
     except (ValueError, TypeError):
         return {}
     grid: dict[str, Any] = {}

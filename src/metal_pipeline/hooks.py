@@ -149,7 +149,11 @@ class RunIdentityHooks:
             params = context.params
             given = dict(getattr(context, "_runtime_params", None) or {})
             validate_params(params, given, _configured_defaults(context))
-            identity = run_identity.identity(params)
+            # train_eval with seeds is named as the grid of its configuration (metal_pipeline/grid.py)
+            from metal_pipeline import grid
+            from metal_pipeline.pipeline_registry import requested_pipelines
+
+            identity = run_identity.identity(grid.command_params(params, requested_pipelines()))
         except MetalError as error:
             print_without_traceback(error)
             raise
@@ -169,7 +173,9 @@ class RunIdentityHooks:
             return
         names = run_params.get("pipeline_names") or ["__default__"]
         params = self._context.params
-        if "ablation" in names:
+        from metal_pipeline import grid
+
+        if grid.is_grid_command(params, names):  # the ablation, or train_eval with seeds
             config.tracking.run.name = _IDENTITY["ablation"]
         elif "predict" in names:
             config.tracking.run.name = (f"predict-{params['class']}-{params['recipe']}-{params['config']}-"

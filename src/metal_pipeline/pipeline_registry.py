@@ -17,6 +17,15 @@ triggers); :func:`register_pipelines` then reads ``configs``, ``seeds``,
 value (which the parameter check then reports), the grid is the default:
 all six configurations, seed 0. ``kedro viz`` creates a session, so it draws
 the configured grid.
+
+**Seeds of the main command.** The same parameters decide ``train_eval``:
+without ``seeds`` it is the chain of the four pipelines (one run, as always);
+with ``seeds`` it is ingestion plus the ablation's grid template over
+``config`` x those seeds, and the ablation's table node
+(:func:`metal_pipeline.grid.seed_grid`). Which pipeline a command runs is
+needed only to *name* its grid (``train_eval`` with seeds is named like
+``ablation --params configs=<config>``); the project hook reads it from
+:func:`requested_pipelines`.
 """
 
 from __future__ import annotations
@@ -35,17 +44,33 @@ _SESSION: dict[str, Any] = {}   # "loader": the running session's config loader
 _BUILT: dict[str, Any] = {}     # "runs": the grid the registry was last built with
 
 
-def _grid() -> list[grid.GridRun]:
+def _grids() -> tuple[list[grid.GridRun], list[grid.GridRun]]:
+    """The ablation's grid and the seed grid of ``train_eval`` (empty: one run) of the session's parameters."""
     loader = _SESSION.get("loader")
-    default = grid.make_grid(None, None, 0, "strict")
+    default = grid.make_grid(None, None, 0, "strict"), []
     if loader is None:
         return default
     try:
-        return grid.grid_runs(dict(loader["parameters"]))
+        params = dict(loader["parameters"])
+        return grid.grid_runs(params), grid.seed_grid(params)
     except Exception:  # noqa: BLE001 - a bad value is reported by the parameter check, with its fix
-        logger.debug("Ablation grid from the default parameters (the configured ones do not parse)",
-                     exc_info=True)
+        logger.debug("Grids from the default parameters (the configured ones do not parse)", exc_info=True)
         return default
+
+
+def requested_pipelines() -> list[str] | None:
+    """The pipelines ``kedro run`` was asked for (``None``: the default pipeline, or unknown).
+
+    Kedro stores them before it builds the context (``KedroSession.run``); read where the project
+    hook names the run, before the catalog is built.
+    """
+    try:
+        from kedro.framework.project import pipelines
+
+        requested = getattr(pipelines, "_requested_pipelines", None)
+    except Exception:  # noqa: BLE001 - another Kedro version: the default pipeline
+        return None
+    return list(requested) if requested else None
 
 
 def use_config_loader(loader) -> None:
@@ -56,7 +81,7 @@ def use_config_loader(loader) -> None:
     dropped so that the next read builds it again.
     """
     _SESSION["loader"] = loader
-    if "runs" not in _BUILT or _BUILT["runs"] == _grid():
+    if "runs" not in _BUILT or _BUILT["runs"] == _grids():
         return
     try:
         from kedro.framework.project import pipelines
@@ -71,20 +96,24 @@ def use_config_loader(loader) -> None:
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """``train_eval`` = ingestion -> training -> heatmaps -> evaluation (the main command).
+    """``train_eval`` = ingestion -> training -> heatmaps -> evaluation (the main command); with
+    ``seeds``, ingestion -> one training -> heatmaps -> evaluation per seed -> the table.
 
     ``ablation`` brings its own ingestion; ``predict`` needs only a trained
     model and a folder of images.
     """
-    runs = _grid()
-    _BUILT["runs"] = runs
+    runs, seed_runs = _grids()
+    _BUILT["runs"] = runs, seed_runs
     pipelines = {
         "ingestion": ingestion.create_pipeline(),
         "training": training.create_pipeline(),
         "heatmaps": heatmaps.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
     }
-    pipelines["train_eval"] = sum(pipelines.values(), Pipeline([]))
+    if seed_runs:
+        pipelines["train_eval"] = pipelines["ingestion"] + ablation.create_pipeline(seed_runs)
+    else:
+        pipelines["train_eval"] = sum(pipelines.values(), Pipeline([]))
     pipelines["ablation"] = pipelines["ingestion"] + ablation.create_pipeline(runs)
     pipelines["predict"] = predict.create_pipeline()
     pipelines["__default__"] = pipelines["train_eval"]

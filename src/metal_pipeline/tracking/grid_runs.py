@@ -1,8 +1,9 @@
 """One nested MLflow run per run of a grid, and progress lines (issue 12, items 4 and 6).
 
-kedro-mlflow starts one MLflow run per ``kedro run``: for the ablation pipeline it is the
-**parent** run (named ``<class>-<recipe>-ablation-<masking>-<seeds>-<hash>``), which gets the
-tables. :class:`GridRunsHook` gives every configuration x seed of the grid (the Kedro namespace
+kedro-mlflow starts one MLflow run per ``kedro run``: for the ablation pipeline (and for
+``train_eval`` with ``seeds``, the grid of its one configuration) it is the **parent** run
+(named ``<class>-<recipe>-ablation-<masking>-<seeds>-<hash>``), which gets the tables.
+:class:`GridRunsHook` gives every configuration x seed of the grid (the Kedro namespace
 ``ablation.<config>.s<seed>``, :mod:`metal_pipeline.grid`) its own **child** run:
 
 * created with the client API in the parent's experiment, named with the run's name
@@ -107,8 +108,8 @@ class GridRunsHook:
         if self._context is None:
             return
         params = dict(self._context.params)
-        try:
-            runs = grid.grid_runs(params)
+        try:  # the ablation's grid, or train_eval's with seeds (its config): whichever this pipeline has
+            runs = list(dict.fromkeys(grid.grid_runs(params) + grid.seed_grid(params)))
         except ValueError:
             return
         counts = Counter(node.namespace for node in pipeline.nodes)
