@@ -175,7 +175,9 @@ class RunIdentityHooks:
         params = self._context.params
         from metal_pipeline import grid
 
-        if grid.is_grid_command(params, names):  # the ablation, or train_eval with seeds
+        if "baselines" in names:  # the Table 4-style comparison (metal_pipeline/baselines/methods.py)
+            config.tracking.run.name = _IDENTITY["table4"]
+        elif grid.is_grid_command(params, names):  # the ablation, or train_eval with seeds
             config.tracking.run.name = _IDENTITY["ablation"]
         elif "predict" in names:
             config.tracking.run.name = (f"predict-{params['class']}-{params['recipe']}-{params['config']}-"

@@ -36,7 +36,8 @@ from typing import Any
 from kedro.pipeline import Pipeline
 
 from metal_pipeline import grid
-from metal_pipeline.pipelines import ablation, evaluation, heatmaps, ingestion, predict, training
+from metal_pipeline.baselines import methods
+from metal_pipeline.pipelines import ablation, baselines, evaluation, heatmaps, ingestion, predict, training
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,20 @@ def _grids() -> tuple[list[grid.GridRun], list[grid.GridRun]]:
         return grid.grid_runs(params), grid.seed_grid(params)
     except Exception:  # noqa: BLE001 - a bad value is reported by the parameter check, with its fix
         logger.debug("Grids from the default parameters (the configured ones do not parse)", exc_info=True)
+        return default
+
+
+def _table4_runs() -> list[methods.MethodRun]:
+    """The Table 4-style comparison's runs (``methods`` x ``seeds``) of the session's parameters."""
+    loader = _SESSION.get("loader")
+    default = methods.make_runs(None, None, 0)
+    if loader is None:
+        return default
+    try:
+        return methods.method_runs(dict(loader["parameters"]))
+    except Exception:  # noqa: BLE001 - a bad value is reported by the parameter check, with its fix
+        logger.debug("Comparison runs from the default parameters (the configured ones do not parse)",
+                     exc_info=True)
         return default
 
 
@@ -81,7 +96,7 @@ def use_config_loader(loader) -> None:
     dropped so that the next read builds it again.
     """
     _SESSION["loader"] = loader
-    if "runs" not in _BUILT or _BUILT["runs"] == _grids():
+    if "runs" not in _BUILT or (_BUILT["runs"] == _grids() and _BUILT.get("table4") == _table4_runs()):
         return
     try:
         from kedro.framework.project import pipelines
@@ -99,8 +114,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     """``train_eval`` = ingestion -> training -> heatmaps -> evaluation (the main command); with
     ``seeds``, ingestion -> one training -> heatmaps -> evaluation per seed -> the table.
 
-    ``ablation`` brings its own ingestion; ``predict`` needs only a trained
-    model and a folder of images.
+    ``ablation`` and ``baselines`` (the Table 4-style comparison, :mod:`metal_pipeline.baselines.methods`)
+    bring their own ingestion; ``predict`` needs only a trained model and a folder of images.
     """
     runs, seed_runs = _grids()
     _BUILT["runs"] = runs, seed_runs
@@ -115,6 +130,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     else:
         pipelines["train_eval"] = sum(pipelines.values(), Pipeline([]))
     pipelines["ablation"] = pipelines["ingestion"] + ablation.create_pipeline(runs)
+    _BUILT["table4"] = table4_runs = _table4_runs()
+    pipelines["baselines"] = pipelines["ingestion"] + baselines.create_pipeline(table4_runs)
     pipelines["predict"] = predict.create_pipeline()
     pipelines["__default__"] = pipelines["train_eval"]
     return pipelines

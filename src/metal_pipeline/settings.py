@@ -21,6 +21,7 @@ for _var in ("KEDRO_DISABLE_TELEMETRY", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRAC
 # would be printed on every such run. The docs use --pipelines (README, "Run").
 warnings.filterwarnings("ignore", message=r"Option '--pipeline' is deprecated", category=KedroDeprecationWarning)
 
+from metal_pipeline.baselines.methods import resolve_table4_grid
 from metal_pipeline.grid import resolve_ablation_grid, resolve_fixed_split
 from metal_pipeline.hooks import FriendlyErrorHooks, RunIdentityHooks, resolve_run
 from metal_pipeline.recipes import recipe_value
@@ -53,5 +54,7 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "custom_resolvers": {"env": _env, "run": resolve_run, "recipe_default": recipe_value,
                          # the ablation grid's namespaces and their split (metal_pipeline/grid.py)
-                         "ablation_grid": resolve_ablation_grid, "fixed_split": resolve_fixed_split},
+                         "ablation_grid": resolve_ablation_grid, "fixed_split": resolve_fixed_split,
+                         # the Table 4-style comparison's namespaces (metal_pipeline/baselines/methods.py)
+                         "table4_grid": resolve_table4_grid},
 }

@@ -214,3 +214,12 @@ def test_naming_runs_does_not_import_torch():
             "'masking': 'strict'}); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_bad_methods_are_one_paragraph():
+    from metal_pipeline.params.validate import problems
+
+    found = " ".join(problems(_params(methods="paper+vae", conv_ae={"model": {"latent_dim": 0}})))
+    assert "methods='paper+vae' must be all, a list of methods" in found and "unknown method(s) vae" in found
+    assert "conv_ae.model.latent_dim=0 must be an integer >= 1" in found
+    assert problems(_params(methods="ssim_ae+default")) == []

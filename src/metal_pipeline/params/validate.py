@@ -185,6 +185,14 @@ SCHEMA: dict[str, Check] = {
                                       "+ (0+3)"),
     "configs": _grid_check("config_list", "must be all, a list of configurations or configurations joined by + "
                                           "(squares+squares_rows)"),
+    "methods": lambda v: _methods(v),
+    "conv_ae.model.latent_dim": integer(1),
+    "conv_ae.training.lr": number(0, low_open=True),
+    "conv_ae.training.weight_decay": number(0),
+    "conv_ae.training.batch_size": integer(1),
+    "conv_ae.training.max_epochs": integer(1),
+    "conv_ae.training.min_epochs": integer(0),
+    "conv_ae.training.patience": integer(1),
     "ingestion.data_root": text,
     "ingestion.img_size": integer(8),
     "ingestion.channels": one_of("auto", 1, 3),
@@ -243,6 +251,17 @@ SCHEMA: dict[str, Check] = {
     "predict.threshold": number(optional=True),
     "predict.device": device,
 }
+
+def _methods(v: Any) -> str | None:
+    """``methods`` of the Table 4-style comparison (:mod:`metal_pipeline.baselines.methods`)."""
+    from metal_pipeline.baselines.methods import method_list
+
+    try:
+        method_list(v)
+    except (ValueError, TypeError) as exc:
+        return f"must be all, a list of methods or methods joined by + (default+l2_ae) ({exc})"
+    return None
+
 
 def _augment(v: Any) -> str | None:
     from metal_pipeline.training.augment import AugmentConfig

@@ -1,5 +1,9 @@
 """One nested MLflow run per run of a grid, and progress lines (issue 12, items 4 and 6).
 
+The same for the Table 4-style comparison (``kedro run --pipelines=baselines``): its runs are the
+namespaces ``table4.<method>.s<seed>`` (:mod:`metal_pipeline.baselines.methods`), its parent run is
+named ``<class>-table4-<seeds>-<hash>``, and each child run also holds the ``method`` parameter.
+
 kedro-mlflow starts one MLflow run per ``kedro run``: for the ablation pipeline (and for
 ``train_eval`` with ``seeds``, the grid of its one configuration) it is the **parent** run
 (named ``<class>-<recipe>-ablation-<masking>-<seeds>-<hash>``), which gets the tables.
@@ -54,8 +58,50 @@ _MAX_PARAM_LENGTH = 6000
 _BATCH = 100
 
 
+#: Nodes that train (MeTAL; an autoencoder baseline of the Table 4-style comparison).
+TRAINING_NODES = ("train_model", "train_conv_ae")
+
+
 def _is_training(node) -> bool:
-    return node.name.rsplit(".", 1)[-1] == "train_model"
+    return node.name.rsplit(".", 1)[-1] in TRAINING_NODES
+
+
+# -- the two kinds of grid run: the ablation's (grid.GridRun) and the comparison's (methods.MethodRun) ----
+def _is_method(run) -> bool:
+    from metal_pipeline.baselines.methods import MethodRun
+
+    return isinstance(run, MethodRun)
+
+
+def _all_runs(params: Mapping[str, Any]) -> list:
+    """Every run a command's parameters define: the ablation's grid, train_eval's with seeds (its config)
+    and the comparison's; the pipeline's namespaces pick its own."""
+    from metal_pipeline import grid
+    from metal_pipeline.baselines import methods
+
+    return list(dict.fromkeys(grid.grid_runs(params) + grid.seed_grid(params))) + methods.method_runs(params)
+
+
+def _group(run) -> str:
+    """The row a run belongs to: its configuration (ablation) or its method (comparison)."""
+    return run.method if _is_method(run) else run.config
+
+
+def _run_name(params: Mapping[str, Any], run) -> str:
+    from metal_pipeline import grid
+    from metal_pipeline.baselines import methods
+
+    return methods.run_name(params, run) if _is_method(run) else grid.run_name(params, run)
+
+
+def _own_params(params: Mapping[str, Any], run) -> dict[str, Any]:
+    """The run's own parameters: what its namespace trains and scores with."""
+    from metal_pipeline import grid
+    from metal_pipeline.baselines import methods
+
+    if _is_method(run):
+        return methods.method_params(params, run)
+    return {**grid.run_params(params, run), "config": run.config, "masking": run.masking}
 
 
 def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
@@ -102,14 +148,12 @@ class GridRunsHook:
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         """After kedro-mlflow started the parent run: find the grid's runs in this pipeline."""
-        from metal_pipeline import grid
-
         self._reset()
         if self._context is None:
             return
         params = dict(self._context.params)
-        try:  # the ablation's grid, or train_eval's with seeds (its config): whichever this pipeline has
-            runs = list(dict.fromkeys(grid.grid_runs(params) + grid.seed_grid(params)))
+        try:  # the ablation's grid, train_eval's with seeds or the comparison's: whichever this pipeline has
+            runs = _all_runs(params)
         except ValueError:
             return
         counts = Counter(node.namespace for node in pipeline.nodes)
@@ -118,7 +162,7 @@ class GridRunsHook:
             return
         self._params = params
         self._runs = {run.namespace: run for run in present}
-        self._names = {run.namespace: grid.run_name(params, run) for run in present}
+        self._names = {run.namespace: _run_name(params, run) for run in present}
         self._remaining = {ns: counts[ns] for ns in self._runs}
         training = {node.namespace for node in pipeline.nodes if _is_training(node)}
         self._trainings = [ns for ns in self._runs if ns in training]
@@ -127,9 +171,10 @@ class GridRunsHook:
         self._commit = git_commit()
         self._start_parent()
         seeds = sorted({run.seed for run in present})
-        configs = list(dict.fromkeys(run.config for run in present))
-        logger.info("Grid of %d runs: %d configuration(s) (%s) x %d seed(s) (%s)%s.", len(present), len(configs),
-                    ", ".join(configs), len(seeds), ", ".join(map(str, seeds)),
+        groups = list(dict.fromkeys(_group(run) for run in present))
+        kind = "method" if all(_is_method(run) for run in present) else "configuration"
+        logger.info("Grid of %d runs: %d %s(s) (%s) x %d seed(s) (%s)%s.", len(present), len(groups), kind,
+                    ", ".join(groups), len(seeds), ", ".join(map(str, seeds)),
                     f", each a nested MLflow run under {self._parent}" if self._parent else "")
 
     def _start_parent(self) -> None:
@@ -157,8 +202,6 @@ class GridRunsHook:
         from mlflow.entities import Param
         from mlflow.tracking import MlflowClient
 
-        from metal_pipeline import grid
-
         run = self._runs[namespace]
         name = self._names[namespace]
         tags = {PARENT_TAG: self._parent, NAMESPACE_TAG: namespace, "git_commit": self._commit}
@@ -166,10 +209,12 @@ class GridRunsHook:
             tags["mlflow.source.git.commit"] = self._commit.removesuffix("-dirty")
         client = MlflowClient()
         child = client.create_run(self._experiment, run_name=name, tags=tags).info.run_id
-        params = grid.run_params(self._params, run)
+        params = _own_params(self._params, run)
         logged: dict[str, Any] = {"class": params.get("class"), "recipe": params.get("recipe"),
-                                  "config": run.config, "masking": run.masking, "seed": run.seed,
+                                  "config": params["config"], "masking": params["masking"], "seed": run.seed,
                                   "split_seed": params["ingestion"].get("split_seed"), "run_name": name}
+        if _is_method(run):
+            logged["method"] = run.method
         for section in LOGGED_SECTIONS:
             logged.update(_flatten(params.get(section), section))
         batch = [Param(key, str(value)[:_MAX_PARAM_LENGTH]) for key, value in logged.items()]
@@ -251,8 +296,8 @@ class GridRunsHook:
                    f"(mean {duration(mean)} a training so far)")
         else:
             eta = "ETA once a training has finished (reused runs train nothing)"
-        logger.info("Grid run %d/%d: %s (configuration %s, masking %s, seed %d); %s.", k, total,
-                    self._names[namespace], run.config, run.masking, run.seed, eta)
+        what = (f"method {run.method}" if _is_method(run) else f"configuration {run.config}, masking {run.masking}")
+        logger.info("Grid run %d/%d: %s (%s, seed %d); %s.", k, total, self._names[namespace], what, run.seed, eta)
 
     def _progress_end(self, namespace: str, reused: bool) -> None:
         seconds = time.monotonic() - self._started.get(namespace, time.monotonic())
