@@ -332,7 +332,7 @@ def bottle_images(size: int = 128, channels: int = 3, folder: str = BOTTLE_TEST)
     import numpy as np
 
     from metal_pipeline.data.images import load_image
-    from metal_pipeline.inference.predict_folder import list_image_files
+    from metal_pipeline.inference.folder_listing import list_image_files
 
     files = list_image_files(folder)
     if not files:

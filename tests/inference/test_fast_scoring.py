@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from _predict_helpers import tiny_detector
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.inference.detector import AnomalyDetector
-from metal_pipeline.inference.predict_folder import OVERLAYS_DIR, score_folder
+from metal_pipeline.inference.prediction_outputs import OVERLAYS_DIR
+from metal_pipeline.inference.predict_folder import score_folder
 from metal_pipeline.pipelines.predict.nodes import PredictConfig
 from metal_pipeline.scoring import image_scores, smooth_maps
 from metal_pipeline.scoring.maps import GMS_C, l2_map, ssim_dissimilarity_map

@@ -15,15 +15,9 @@ from _predict_helpers import tiny_detector, truncate
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.images import load_image
 from metal_pipeline.data.ingest import ingest_class
-from metal_pipeline.inference.predict_folder import (
-    ANOMALOUS,
-    COLUMNS,
-    NORMAL,
-    ChannelMismatchError,
-    list_image_files,
-    prepare_image,
-    score_folder,
-)
+from metal_pipeline.inference.folder_listing import list_image_files
+from metal_pipeline.inference.predict_folder import ANOMALOUS, COLUMNS, NORMAL, score_folder
+from metal_pipeline.inference.prepared_image import ChannelMismatchError, prepare_image
 from metal_pipeline.scoring import resize_maps
 from synthetic import save_image, synthetic_picture
 

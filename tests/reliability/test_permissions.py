@@ -111,7 +111,7 @@ def test_a_folder_that_cannot_be_listed_is_named_not_skipped(tmp_path):
     hidden.chmod(0)
     try:
         calls = {
-            "from metal_pipeline.inference.predict_folder import list_image_files\n"
+            "from metal_pipeline.inference.folder_listing import list_image_files\n"
             f"list_image_files({str(category / 'test')!r})": "predict",
             "from metal_pipeline.data.mvtec import scan_mvtec\n"
             f"scan_mvtec({str(category)!r})": "ingestion",

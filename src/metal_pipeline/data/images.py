@@ -23,6 +23,7 @@ Rules (documented in docs/DATA.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +233,10 @@ def load_image(path: str | Path, size: int, channels: int) -> np.ndarray:
     """Read a file and preprocess it exactly as ingestion does: uint8 ``(channels, size, size)``."""
     with read_image(path) as img:
         return resize_image(img, size, channels)
+
+
+def normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
+    """``["PNG", ".jpg"]`` -> ``(".png", ".jpg")``; a bare string or an empty list is an error."""
+    if isinstance(extensions, str) or not extensions:
+        raise DataError(f"extensions must be a non-empty list such as [.png, .jpg], got {extensions!r}.")
+    return tuple(dict.fromkeys("." + str(e).strip().lower().lstrip(".") for e in extensions))

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.image_set import ImageSet
-from metal_pipeline.data.images import IMAGE_EXTENSIONS
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, normalise_extensions
 from metal_pipeline.data.labelled import scan_labelled_folder, split_labelled
 from metal_pipeline.data.loading import describe, load_image_set, parse_channels, resolve_channels
 from metal_pipeline.data.mvtec import LAYOUT_HINT, is_mvtec_category, scan_mvtec
@@ -111,7 +111,7 @@ class IngestionConfig:
             channels=parse_channels(params.get("channels", default.channels)),
             class_channels={str(k): parse_channels(v) for k, v in class_channels.items()},
             val_fraction=fraction,
-            extensions=tuple(dict.fromkeys("." + str(e).strip().lower().lstrip(".") for e in extensions)),
+            extensions=normalise_extensions(extensions),
             head_ct=head_ct,
         )
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps_torch
+from metal_pipeline.utils.device import resolve_device
 from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
 from metal_pipeline.scoring.foreground import REGIONS, region_masks
 
@@ -137,8 +138,7 @@ class AnomalyDetector(nn.Module):
             )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)
         kinds, offsets = self._kinds(), self._offsets()
         self.net.to(device)
         n, _, h, w = images.shape

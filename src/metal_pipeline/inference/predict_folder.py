@@ -41,51 +41,38 @@ depend on which other images share its batch; ``tests/inference`` checks this
 bit for bit against ``detector.score`` on ingested images with a different
 batch size.
 
-Channel rule (model channels vs. file):
-
-* RGB model, grayscale file: the gray value is replicated to R, G and B, as
-  ingestion does for gray images in an RGB class (``resize_image``).
-* 1-channel model, colour file (modes other than grayscale whose R, G, B
-  differ somewhere): an error for that file, because the model was trained on
-  gray pictures and a colour part is not something it can judge. Colour-mode
-  files whose channels are all equal (gray saved as RGB) are scored.
-  ``gray_from_color=True`` converts colour files with ingestion's luma rule
-  instead, for models trained with ``ingestion.channels=1`` on colour data.
+The channel rule (model channels vs. file) is in ``inference.prepared_image``;
+listing in ``inference.folder_listing``; the written files in
+``inference.prediction_outputs``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-import tifffile
 from PIL import Image
 from tqdm.auto import tqdm
 
 from metal_pipeline.data.errors import DataError
-from metal_pipeline.data.images import IMAGE_EXTENSIONS, has_colour, is_grayscale_mode, read_image, resize_image
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, normalise_extensions
 from metal_pipeline.inference.detector import AnomalyDetector
-from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP, colour_table, overlay_heatmap, overlay_scale
-from metal_pipeline.scoring import resize_maps
-from metal_pipeline.utils.atomic import atomic_path, write_error
+from metal_pipeline.inference.folder_listing import list_image_files, output_names
+from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP, colour_table
+from metal_pipeline.inference.prediction_outputs import HEATMAPS_DIR, OVERLAYS_DIR, remove_stale_outputs, write_outputs
+from metal_pipeline.inference.prepared_image import ChannelMismatchError, PreparedImage, prepare_image
+from metal_pipeline.utils.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
-HEATMAPS_DIR = "heatmaps"
-OVERLAYS_DIR = "overlays"
 ANOMALOUS = "anomalous"
 NORMAL = "normal"
-PNG_COMPRESS_LEVEL = 1
-"""zlib level of the overlay PNGs: on the 256 px bottle images level 1 encodes in ~10 ms instead of
-~23 ms with Pillow's default 6 (which was ~40 % of the end-to-end time), for files ~10 % larger."""
 DEFAULT_IO_WORKERS = 2
 """Threads that decode and write around the model (0: everything in the calling thread)."""
 COLUMNS: tuple[str, ...] = ("path", "width", "height", "score", "threshold", "decision", "error", "heatmap",
@@ -93,128 +80,6 @@ COLUMNS: tuple[str, ...] = ("path", "width", "height", "score", "threshold", "de
 """CSV columns: path relative to the input folder (POSIX), the input's width and height in pixels,
 image score, threshold used, ``anomalous`` / ``normal`` (empty without threshold or on error), error
 message (empty when scored), and the written heatmap TIFF and overlay PNG."""
-
-
-class ChannelMismatchError(DataError):
-    """A file whose channels cannot be given to the model (a colour image for a 1-channel model)."""
-
-
-@dataclass
-class PreparedImage:
-    """One file ready for the model.
-
-    Attributes:
-        pixels: uint8 ``(channels, size, size)``, exactly ``load_image(path, size, channels)``.
-        display: uint8 ``(height, width, 3)``, the picture at its own size (for the overlay).
-        width, height: the file's size in pixels.
-        replicated: a grayscale file given to an RGB model (gray copied to R, G, B).
-    """
-
-    pixels: np.ndarray
-    display: np.ndarray
-    width: int
-    height: int
-    replicated: bool = False
-
-
-def resolve_device(device: str | None) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; anything else unchanged."""
-    text = "cpu" if device in (None, "") else str(device).strip()
-    if text == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return text
-
-
-def normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
-    """``["PNG", ".jpg"]`` -> ``(".png", ".jpg")``; a bare string or an empty list is an error."""
-    if isinstance(extensions, str) or not extensions:
-        raise DataError(f"extensions must be a non-empty list such as [.png, .jpg], got {extensions!r}.")
-    return tuple(dict.fromkeys("." + str(e).strip().lower().lstrip(".") for e in extensions))
-
-
-def list_image_files(
-    input_dir: str | Path,
-    extensions: Iterable[str] = IMAGE_EXTENSIONS,
-    exclude: Sequence[str | Path] = (),
-) -> list[PurePosixPath]:
-    """Image files under ``input_dir``, recursively, as POSIX paths relative to it.
-
-    Sorted by path components (``good/`` before ``good-2/``, like ingestion's
-    folder-then-name order). Hidden files and folders (``.*``) are skipped, and
-    so are the folders in ``exclude``; symbolic links to folders are not followed.
-    A folder this user may not list is a ``DataError`` (not silently skipped).
-    """
-    root = Path(input_dir)
-    exts = set(normalise_extensions(extensions))
-    excluded = {Path(e).resolve() for e in exclude}
-    found: list[PurePosixPath] = []
-
-    def unlistable(exc: OSError) -> None:
-        if isinstance(exc, PermissionError):  # not silently skipped: its images would be missing from the CSV
-            raise DataError(f"Cannot list folder '{exc.filename}': permission denied (this user may not read or "
-                            "enter it), so the images in it cannot be scored. Fix: make it readable "
-                            f"for this user (e.g. chmod a+rx '{exc.filename}'), or move it out of the input "
-                            "folder.") from exc
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in excluded)
-        for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in exts:
-                found.append(PurePosixPath((here / name).relative_to(root).as_posix()))
-    return sorted(found, key=lambda p: p.parts)
-
-
-def output_names(files: Sequence[PurePosixPath]) -> list[PurePosixPath]:
-    """Output path (without suffix) per input: ``dir/stem``, or ``dir/name`` where two inputs share ``dir/stem``."""
-    stems = Counter((f.parent, f.stem) for f in files)
-    return [f.parent / (f.stem if stems[(f.parent, f.stem)] == 1 else f.name) for f in files]
-
-
-def _display_rgb(img: Image.Image) -> np.ndarray:
-    """uint8 ``(H, W, 3)`` view of any Pillow image, with ingestion's 8-bit rules (alpha dropped,
-    16-bit /257, float in [0, 1] or 0..255)."""
-    mode = img.mode
-    if mode in ("L", "RGB"):
-        arr = np.asarray(img)
-    elif mode.startswith("I"):
-        arr = np.rint(np.clip(np.asarray(img).astype(np.float64), 0, 65535) / 257.0).astype(np.uint8)
-    elif mode == "F":
-        values = np.nan_to_num(np.asarray(img, dtype=np.float32))
-        scale = 255.0 if values.size and float(values.max()) <= 1.0 else 1.0
-        arr = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
-    elif is_grayscale_mode(mode):
-        arr = np.asarray(img.convert("L"))
-    else:
-        arr = np.asarray(img.convert("RGB"))
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(arr)
-
-
-def prepare_image(path: str | Path, size: int, channels: int, *, gray_from_color: bool = False) -> PreparedImage:
-    """Read one file and bring it to the model, exactly as ingestion does.
-
-    Raises:
-        DataError: unreadable or truncated file (from ``read_image``).
-        ChannelMismatchError: a colour image for a 1-channel model (unless ``gray_from_color``).
-    """
-    path = Path(path)
-    with read_image(path) as img:
-        width, height = img.size
-        if channels == 1 and not gray_from_color and has_colour(img):
-            raise ChannelMismatchError(
-                f"'{path}' is a colour image (mode {img.mode}, its red, green and blue differ) but the model takes "
-                "1-channel (grayscale) images, so it was not scored: the model never saw colour and reducing the "
-                "image to gray would judge a different picture. Fix: score grayscale images with this model or use "
-                "a model trained on colour images; if the model was trained on colour images reduced to gray "
-                "(ingestion.channels=1), pass predict.gray_from_color=true."
-            )
-        pixels = resize_image(img, size, channels)
-        replicated = channels == 3 and is_grayscale_mode(img.mode)
-        return PreparedImage(pixels, _display_rgb(img), int(width), int(height), replicated)
 
 
 def effective_threshold(detector: AnomalyDetector, threshold: float | str | None = None) -> float | None:
@@ -230,27 +95,6 @@ def effective_threshold(detector: AnomalyDetector, threshold: float | str | None
     return value
 
 
-def remove_stale_outputs(output_dir: str | Path, out: PurePosixPath) -> str:
-    """Delete the heatmap and overlay an earlier run wrote for an input that now fails.
-
-    Returns the sentence for the CSV's error column (empty when there was nothing
-    to remove). A file that cannot be removed stops the run (``OutputWriteError``),
-    since leaving it would pair a stale heatmap with the new error row.
-    """
-    removed = []
-    for path in (Path(output_dir) / HEATMAPS_DIR / f"{out}.tiff", Path(output_dir) / OVERLAYS_DIR / f"{out}.png"):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise write_error(path, exc, action="remove") from exc
-        removed.append(str(path))
-    if not removed:
-        return ""
-    return f"The heatmap and overlay of an earlier run for this file were removed ({', '.join(removed)})."
-
-
 class _InlineExecutor(Executor):
     """Runs each task at once in the calling thread (``io_workers=0``)."""
 
@@ -261,26 +105,6 @@ class _InlineExecutor(Executor):
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result, as a pool would
             future.set_exception(exc)
         return future
-
-
-def write_outputs(heatmap_path: Path, overlay_path: Path, smap: np.ndarray, prepared: PreparedImage,
-                  threshold: float | None, colormap: str, alpha: float, overlays: bool) -> None:
-    """One scored file's outputs: the map at the file's size as a float32 TIFF and, with ``overlays``,
-    the PNG overlay (without, an overlay an earlier run left there is removed)."""
-    heatmap = resize_maps(smap[None], [(prepared.height, prepared.width)])[0]
-    with atomic_path(heatmap_path) as tmp:
-        tifffile.imwrite(tmp, np.ascontiguousarray(heatmap, dtype=np.float32))
-    if not overlays:
-        try:
-            overlay_path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise write_error(overlay_path, exc, action="remove") from exc
-        return
-    picture = overlay_heatmap(prepared.display, heatmap, overlay_scale(heatmap, threshold), colormap, alpha)
-    with atomic_path(overlay_path) as tmp:
-        Image.fromarray(picture).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
 
 
 def _one_line(exc: BaseException) -> str:

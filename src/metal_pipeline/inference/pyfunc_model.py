@@ -85,7 +85,8 @@ class MetalDetectorModel(mlflow.pyfunc.PythonModel):
 
 def score_images(detector, model_input, params: dict[str, Any] | None = None) -> pd.DataFrame:
     """The model's ``predict``: score the image bytes in ``model_input[INPUT_COLUMN]``."""
-    from metal_pipeline.inference.predict_folder import ANOMALOUS, NORMAL, effective_threshold, resolve_device
+    from metal_pipeline.inference.predict_folder import ANOMALOUS, NORMAL, effective_threshold
+    from metal_pipeline.utils.device import resolve_device
     from metal_pipeline.scoring import resize_maps
 
     opts = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if v is not None}}
@@ -166,7 +167,7 @@ def decode_image(data):
 def prepare_bytes(data, size: int, channels: int, *, gray_from_color: bool = False):
     """Image file bytes -> (uint8 ``(channels, size, size)``, the input's ``(height, width)``)."""
     from metal_pipeline.data.images import has_colour, resize_image
-    from metal_pipeline.inference.predict_folder import ChannelMismatchError
+    from metal_pipeline.inference.prepared_image import ChannelMismatchError
 
     img = decode_image(data)
     with img:

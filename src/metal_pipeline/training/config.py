@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from metal_pipeline.utils.device import resolve_device
+
 # Fields that change the trajectory of a run. A checkpoint written under one
 # value cannot be resumed under another (see ``checkpoint.fingerprint``).
 # The stopping rule (max_epochs, min_epochs, patience, min_delta) and the
@@ -149,12 +151,4 @@ class TrainConfig:
 
     def resolved_device(self) -> torch.device:
         """The torch device this config trains on (``"auto"`` resolved now)."""
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"Training device {self.device!r} was requested but CUDA is not available here; "
-                "set device to 'auto' or 'cpu'."
-            )
-        return device
+        return torch.device(resolve_device(self.device))

@@ -10,16 +10,12 @@ from typing import Any
 import pandas as pd
 
 from metal_pipeline.data.errors import DataError
-from metal_pipeline.data.images import IMAGE_EXTENSIONS
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, normalise_extensions
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP
-from metal_pipeline.inference.predict_folder import (
-    DEFAULT_IO_WORKERS,
-    normalise_extensions,
-    resolve_device,
-    score_folder,
-)
+from metal_pipeline.inference.predict_folder import DEFAULT_IO_WORKERS, score_folder
+from metal_pipeline.utils.device import resolve_device
 from metal_pipeline.tracking.registry import registered_model_name
 
 logger = logging.getLogger(__name__)
