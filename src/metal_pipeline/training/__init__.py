@@ -22,7 +22,8 @@ from metal_pipeline.training.errors import (
     TrainingDivergedError,
     TrainingInterrupted,
 )
-from metal_pipeline.training.loop import EpochStats, LossFn, TrainResult, epoch_stats_from_history, train
+from metal_pipeline.training.history import EpochStats, epoch_stats_from_history
+from metal_pipeline.training.loop import LossFn, TrainResult, train
 
 __all__ = [
     "BEST_CHECKPOINT",

@@ -4,21 +4,20 @@ Plain torch, no Kedro and no MLflow: per-epoch metrics leave through the
 ``on_epoch_end`` callback (and the restored history of a resumed run through
 ``on_resume``). SIGINT/SIGTERM stop the run at the end of the current epoch,
 after writing ``last.pt``. A ``last.pt`` that cannot be read falls back to
-``best.pt``. See docs/TRAINING.md for the protocol.
+``best.pt``. See docs/TRAINING.md for the protocol. Resuming lives in ``training.resume``,
+thread settings and signal handling in ``training.runtime``, per-epoch reports in
+``training.history``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import random
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -32,7 +31,6 @@ from metal_pipeline.training.checkpoint import (
     CHECKPOINT_FORMAT,
     LAST_CHECKPOINT,
     capture_rng_state,
-    describe_mismatch,
     fingerprint_hash,
     fingerprint_parts,
     load_training_checkpoint,
@@ -40,9 +38,11 @@ from metal_pipeline.training.checkpoint import (
     save_checkpoint,
 )
 from metal_pipeline.training.config import TrainConfig
+from metal_pipeline.training.history import EpochStats, epoch_stats_from_history
+from metal_pipeline.training.resume import RunState, resume_from_best, resume_run
+from metal_pipeline.training.runtime import StopOnSignal, format_seconds, torch_settings
 from metal_pipeline.training.errors import (
     CheckpointCorruptError,
-    CheckpointMismatchError,
     TrainingDivergedError,
     TrainingInterrupted,
 )
@@ -53,58 +53,6 @@ log = logging.getLogger(__name__)
 #: (a bare scalar tensor is accepted too and means "no parts").
 LossFn = Callable[[torch.Tensor, torch.Tensor], Union[tuple[torch.Tensor, Mapping[str, Any]], torch.Tensor]]
 Resume = Union[bool, Literal["auto"]]
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """What ``on_epoch_end`` receives after each epoch (its checkpoint, if due, is already on disk).
-
-    Attributes:
-        epoch: 1-based epoch just finished.
-        train_loss: mean training loss over the epoch (weighted by batch size).
-        val_loss: mean validation loss.
-        parts: loss parts from ``loss_fn``, averaged the same way, as
-            ``"train_<name>"`` and ``"val_<name>"``.
-        best_epoch: epoch of the lowest validation loss so far.
-        best_val_loss: that loss.
-        seconds: wall time of the epoch (training + validation).
-    """
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    parts: dict[str, float]
-    best_epoch: int
-    best_val_loss: float
-    seconds: float
-
-    def as_metrics(self) -> dict[str, float]:
-        """Flat ``name -> value`` dict, ready for ``mlflow.log_metrics(..., step=epoch)``."""
-        return {
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            **self.parts,
-            "best_val_loss": self.best_val_loss,
-            "best_epoch": float(self.best_epoch),
-            "epoch_seconds": self.seconds,
-        }
-
-
-def epoch_stats_from_history(history: list[Mapping[str, Any]], min_delta: float = 0.0) -> list[EpochStats]:
-    """The :class:`EpochStats` of each entry of a run's ``history`` (as stored in ``last.pt``).
-
-    ``best_epoch`` / ``best_val_loss`` are recomputed as the running best under
-    ``min_delta``, the rule the loop applies; ``seconds`` is the stored epoch time.
-    """
-    out, best, best_epoch = [], math.inf, 0
-    for h in history:
-        epoch, val_loss = int(h["epoch"]), float(h["val_loss"])
-        if val_loss < best - min_delta:
-            best, best_epoch = val_loss, epoch
-        parts = {k: float(v) for k, v in h.items() if k not in ("epoch", "train_loss", "val_loss", "seconds")}
-        out.append(EpochStats(epoch=epoch, train_loss=float(h["train_loss"]), val_loss=val_loss, parts=parts,
-                              best_epoch=best_epoch, best_val_loss=best, seconds=float(h.get("seconds", math.nan))))
-    return out
 
 
 @dataclass
@@ -150,18 +98,6 @@ class TrainResult:
     @property
     def last_checkpoint(self) -> Path:
         return self.checkpoint_dir / LAST_CHECKPOINT
-
-
-@dataclass
-class _RunState:
-    """Everything that evolves during a run and goes into ``last.pt``."""
-
-    epoch: int = 0
-    best_epoch: int = 0
-    best_val_loss: float = math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    stopped_early: bool = False
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 # -- public entry point --------------------------------------------------
@@ -237,7 +173,7 @@ def train(
     last_path = checkpoint_dir / LAST_CHECKPOINT
     best_path = checkpoint_dir / BEST_CHECKPOINT
 
-    with _torch_settings(config, device):
+    with torch_settings(config, device):
         model.to(device)
         fp_parts = fingerprint_parts(config, model, train_images, val_images, fingerprint_extra)
         fp = fingerprint_hash(fp_parts)
@@ -251,14 +187,14 @@ def train(
             raise ValueError(f"{type(model).__name__} has no trainable parameters.")
         optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
 
-        state = _RunState()
+        state = RunState()
         resumed_from: int | None = None
         from_best = False
         if resume is not False and last_path.exists():
             try:
-                state = _resume(last_path, fp, fp_parts, model, optimizer, generator)
+                state = resume_run(last_path, fp, fp_parts, model, optimizer, generator)
             except CheckpointCorruptError as unreadable:
-                state = _resume_from_best(unreadable, last_path, best_path, fp, model)
+                state = resume_from_best(unreadable, last_path, best_path, fp, model)
                 from_best = True
             resumed_from = state.epoch
         elif resume is True:
@@ -290,7 +226,7 @@ def train(
             if resumed_from is not None:
                 log.info("Resuming %s from epoch %d (best epoch %d, val loss %.6g).",
                          checkpoint_dir, state.epoch, state.best_epoch, state.best_val_loss)
-            with _StopOnSignal(enabled=stop_on_signals) as stop:
+            with StopOnSignal(enabled=stop_on_signals) as stop:
                 run.stop = stop
                 run.run_epochs()
             if stop.signal_name is not None:  # arrived after the last epoch's check: the final last.pt is on disk
@@ -333,13 +269,13 @@ class _Run:
         self.fp_parts = fp_parts
         self.last_path = checkpoint_dir / LAST_CHECKPOINT
         self.best_path = checkpoint_dir / BEST_CHECKPOINT
-        self.state: _RunState = state
+        self.state: RunState = state
         self.on_epoch_end = on_epoch_end
         # Epoch of the weights in best.pt as written by this call; None forces a
         # rewrite at the next checkpoint (best.pt may be ahead of a resumed last.pt).
         self.best_written: int | None = None
         self.last_good: Path | None = self.last_path if self.last_path.exists() else None
-        self.stop: _StopOnSignal | None = None
+        self.stop: StopOnSignal | None = None
 
     # stopping rule ------------------------------------------------------
     def should_stop_early(self) -> bool:
@@ -433,7 +369,7 @@ class _Run:
         earliest = min(c.max_epochs, max(c.min_epochs, s.best_epoch + c.patience))
         low = max(0, earliest - epoch) * per_epoch
         high = max(0, c.max_epochs - epoch) * per_epoch
-        return f"{_fmt_seconds(low)}-{_fmt_seconds(high)}"
+        return f"{format_seconds(low)}-{format_seconds(high)}"
 
     def _train_epoch(self, epoch: int) -> tuple[float, dict[str, float]]:
         self.model.train()
@@ -534,117 +470,6 @@ class _Run:
         self.last_good = self.last_path
 
 
-def _resume_from_best(unreadable: CheckpointCorruptError, last_path: Path, best_path: Path, fp: str,
-                      model: torch.nn.Module) -> _RunState:
-    """``last.pt`` cannot be read: continue from ``best.pt`` of the same run, or say what to delete."""
-    corrupt = [last_path]
-    problem = None
-    try:
-        best = load_training_checkpoint(best_path)
-    except FileNotFoundError:
-        problem = f"there is no {best_path.name} to fall back to"
-    except CheckpointCorruptError as also:
-        problem = f"{best_path} cannot be read either ({also.reason})"
-        corrupt.append(best_path)
-    else:
-        if best.get("fingerprint") != fp:
-            problem = (f"{best_path} belongs to a different run (move it elsewhere first if you need it: "
-                       "starting over replaces it)")
-    if problem is not None:
-        files = " and ".join(str(p) for p in corrupt)
-        raise CheckpointCorruptError(
-            f"Cannot resume the run in {last_path.parent}: {last_path} is truncated or corrupt ({unreadable.reason}) "
-            f"and {problem}. Nothing was trained. Fix: delete {files} (only "
-            f"{'these files' if len(corrupt) > 1 else 'this file'}; restore {'them' if len(corrupt) > 1 else 'it'} "
-            "from a backup instead if you have one) and run the same command again, which trains this run from "
-            "the start.",
-            tuple(corrupt), unreadable.reason,
-        ) from unreadable
-    model.load_state_dict(best["model"])
-    epoch = int(best["epoch"])
-    history = [dict(h) for h in best.get("history", [])]
-    log.warning(
-        "Cannot read %s (%s). Resuming from %s instead (epoch %d, val loss %.6g): the optimiser state and "
-        "epochs %d and later are lost and trained again, so this run is not bit-identical to an uninterrupted "
-        "one. %s is replaced by a checkpoint at epoch %d.", last_path, unreadable.reason, best_path, epoch,
-        float(best["val_loss"]), epoch + 1, last_path.name, epoch)
-    device = next(model.parameters()).device
-    return _RunState(
-        epoch=epoch,
-        best_epoch=epoch,
-        best_val_loss=float(best["val_loss"]),
-        best_state={k: v.detach().clone().to(device) for k, v in best["model"].items()},
-        stopped_early=False,
-        history=history,
-    )
-
-
-def _resume(last_path: Path, fp: str, fp_parts: dict[str, Any], model: torch.nn.Module,
-            optimizer: torch.optim.Optimizer, generator: torch.Generator) -> _RunState:
-    payload = load_training_checkpoint(last_path)
-    if payload.get("fingerprint") != fp:
-        raise CheckpointMismatchError(last_path, describe_mismatch(payload.get("fingerprint_parts", {}), fp_parts))
-    model.load_state_dict(payload["model"])
-    optimizer.load_state_dict(payload["optimizer"])
-    restore_rng_state(payload["rng"], generator)
-    device = next(model.parameters()).device
-    return _RunState(
-        epoch=int(payload["epoch"]),
-        best_epoch=int(payload["best_epoch"]),
-        best_val_loss=float(payload["best_val_loss"]),
-        best_state={k: v.to(device) for k, v in payload["best_model"].items()},
-        stopped_early=bool(payload["stopped_early"]),
-        history=list(payload["history"]),
-    )
-
-
-# -- SIGINT / SIGTERM ----------------------------------------------------
-class _StopOnSignal:
-    """While active (main thread only), SIGINT/SIGTERM only set ``signal_name``; the loop
-    stops at the end of the epoch. A second signal gets the previous handler's behaviour."""
-
-    SIGNALS = ("SIGINT", "SIGTERM")
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.signal_name: str | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopOnSignal:
-        if not self.enabled or threading.current_thread() is not threading.main_thread():
-            return self
-        for name in self.SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is None:
-                continue
-            try:
-                self._previous[signum] = signal.signal(signum, self._handle)
-            except (ValueError, OSError):  # not settable here
-                continue
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        if self.signal_name is not None:  # second signal: stop at once, the usual way
-            previous = self._previous.get(signum, signal.SIG_DFL)
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-            if callable(previous):
-                previous(signum, frame)
-            elif previous != signal.SIG_IGN:
-                os.kill(os.getpid(), signum)
-            return
-        self.signal_name = name
-        # os.write, not logging: a signal handler must not re-enter a buffered stream.
-        with contextlib.suppress(OSError):
-            os.write(2, f"\n{name} received: finishing the current epoch, then writing last.pt and stopping "
-                        f"(send {name} again to stop at once without saving).\n".encode())
-
-
 # -- helpers -------------------------------------------------------------
 def _check_images(train_images: Any, val_images: Any) -> None:
     for what, images in (("training", train_images), ("validation", val_images)):
@@ -675,36 +500,3 @@ def _prefixed(prefix: str, parts: Mapping[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in parts.items() if k != "loss"}
 
 
-def _fmt_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h}h{m:02d}m"
-    if m:
-        return f"{m}m{s:02d}s"
-    return f"{s}s"
-
-
-@contextlib.contextmanager
-def _torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
-    """Thread count and determinism flags for the run, restored afterwards (they are process-global)."""
-    threads = torch.get_num_threads()
-    det = torch.are_deterministic_algorithms_enabled()
-    det_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    try:
-        if config.num_threads is not None:
-            torch.set_num_threads(config.num_threads)
-        if config.deterministic:
-            if device.type == "cuda":
-                # Needed by deterministic cuBLAS; only effective if CUDA was not used yet in this process.
-                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-        yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(det, warn_only=det_warn)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
