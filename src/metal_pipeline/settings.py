@@ -25,6 +25,7 @@ from metal_pipeline.baselines.methods import resolve_table4_grid
 from metal_pipeline.grid import resolve_ablation_grid, resolve_fixed_split
 from metal_pipeline.hooks import FriendlyErrorHooks, RunIdentityHooks, resolve_run
 from metal_pipeline.recipes import recipe_value
+from metal_pipeline.runners.parallel_support import ParallelRunnerSupport
 from metal_pipeline.tracking.availability import apply_http_defaults
 from metal_pipeline.tracking.grid_runs import GridRunsHook
 from metal_pipeline.tracking.hook import TrackingHook
@@ -45,7 +46,9 @@ def _env(name: str, default: str | None = None) -> str | None:
 # (metal_pipeline/tracking/hook.py); it replaces the one the plugin registers.
 # GridRunsHook gives every run of the ablation grid its own MLflow run nested under
 # kedro-mlflow's, and logs run k/N with an ETA (metal_pipeline/tracking/grid_runs.py).
-HOOKS = (RunIdentityHooks(), FriendlyErrorHooks(), TrackingHook(), GridRunsHook())
+# ParallelRunnerSupport makes the catalog picklable for Kedro's ParallelRunner
+# (metal_pipeline/runners/parallel_support.py; it does nothing for the other runners).
+HOOKS = (RunIdentityHooks(), FriendlyErrorHooks(), TrackingHook(), GridRunsHook(), ParallelRunnerSupport())
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")  # the distribution name, as spelt by packaging tools
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

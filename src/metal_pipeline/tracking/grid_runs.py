@@ -30,7 +30,17 @@ same run as the node. At the end (``after_pipeline_run``, ``tryfirst``, before k
 the parent) every child is ended FINISHED and the parent is left active for kedro-mlflow to end.
 If the command fails, the child whose node failed is FAILED, children that had finished all
 their nodes are FINISHED, and children left half-done are KILLED with a ``metal.stopped`` tag.
-This needs the nodes of one command to run in this process and thread (the sequential runner).
+
+**Nodes in other processes.** Kedro's ``ParallelRunner`` runs each node in a forked pool process and
+the ``DaskRunner`` (:mod:`metal_pipeline.runners`) each run of the grid on a worker; there, this
+hook's node hooks act on a copy of it (forked, or :meth:`GridRunsHook.worker_copy` shipped to the
+Dask workers). So that every copy activates the same child of a namespace, the driver creates all
+children up front (in ``before_pipeline_run`` for ``ParallelRunner``, whose catalog is then a
+``SharedMemoryDataCatalog``; in ``worker_copy`` for Dask). A copy ends its child FINISHED once it has
+run all the namespace's nodes (a Dask worker always does) and FAILED when one of them fails; the
+driver ends the rest FINISHED at the end. If the command fails, children still RUNNING are KILLED
+(under ``ParallelRunner`` that includes runs whose nodes finished in different pool processes, which
+no process can tell). Progress lines come from the driver's runner there, not from the copies.
 
 Progress: before each training of the grid, one log line names the run, ``run k/N`` and an ETA
 from the mean wall time of the trainings finished so far (reused runs, which train nothing,
@@ -40,6 +50,7 @@ are not counted); after it, one line with its wall time.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -104,6 +115,13 @@ def _own_params(params: Mapping[str, Any], run) -> dict[str, Any]:
     return {**grid.run_params(params, run), "config": run.config, "masking": run.masking}
 
 
+def _forks_pool(catalog) -> bool:
+    """Kedro builds a ``SharedMemoryDataCatalog`` exactly when the runner is a ``ParallelRunner``."""
+    from kedro.io import SharedMemoryDataCatalog
+
+    return isinstance(catalog, SharedMemoryDataCatalog)
+
+
 def _flatten(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping) and value:
         for key, item in value.items():
@@ -124,6 +142,8 @@ def duration(seconds: float) -> str:
 class GridRunsHook:
     def __init__(self) -> None:
         self._context = None
+        self._on_worker = False  # a copy made by worker_copy() for a Dask worker
+        self._pid: int | None = None  # the driver's process (a ParallelRunner pool process is another)
         self._reset()
 
     def _reset(self) -> None:
@@ -139,6 +159,7 @@ class GridRunsHook:
         self._started: dict[str, float] = {}
         self._trained_seconds: list[float] = []  # wall time of trainings that trained
         self._current: str | None = None
+        self._elsewhere = False                  # nodes run in other processes (ParallelRunner, Dask)
 
     # -- the grid of this command ----------------------------------------------------
     @hook_impl
@@ -170,6 +191,11 @@ class GridRunsHook:
 
         self._commit = git_commit()
         self._start_parent()
+        self._pid = os.getpid()
+        if _forks_pool(catalog) and self._parent is not None:  # ParallelRunner: see the module docstring
+            self._elsewhere = True
+            for namespace in self._runs:
+                self._child(namespace)
         seeds = sorted({run.seed for run in present})
         groups = list(dict.fromkeys(_group(run) for run in present))
         kind = "method" if all(_is_method(run) for run in present) else "configuration"
@@ -193,6 +219,35 @@ class GridRunsHook:
         client = MlflowClient()
         for key, value in tags.items():
             client.set_tag(self._parent, key, value)
+
+    # -- copies in other processes (ParallelRunner, Dask) --------------------------------------
+    def worker_copy(self) -> GridRunsHook | None:
+        """This hook for the Dask workers (:mod:`metal_pipeline.runners.worker_hooks`): the grid, the parent
+        run and every child, created here so that the driver knows them all; no Kedro context."""
+        if not self._runs:
+            return None
+        self._elsewhere = True
+        if self._parent is not None:
+            for namespace in self._runs:
+                self._child(namespace)
+        copy = GridRunsHook()
+        copy._on_worker, copy._pid = True, self._pid
+        copy._runs, copy._names, copy._params = dict(self._runs), dict(self._names), dict(self._params)
+        copy._remaining, copy._children = dict(self._remaining), dict(self._children)
+        copy._parent, copy._experiment, copy._commit = self._parent, self._experiment, self._commit
+        copy._trainings, copy._elsewhere = list(self._trainings), True
+        return copy
+
+    def _in_copy(self) -> bool:
+        """Whether these node hooks run in a copy: on a Dask worker or in a ParallelRunner pool process."""
+        return self._on_worker or (self._pid is not None and os.getpid() != self._pid)
+
+    def _end_child(self, namespace: str, status: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        child = self._children.get(namespace)
+        if child is not None:
+            MlflowClient().set_terminated(child, status)
 
     # -- child runs --------------------------------------------------------------------
     def _child(self, namespace: str) -> str:
@@ -229,7 +284,7 @@ class GridRunsHook:
         if namespace not in self._runs:
             return
         self._current = namespace
-        if _is_training(node):
+        if _is_training(node) and not self._in_copy():
             self._progress_start(namespace)
         if self._parent is not None:
             import mlflow
@@ -242,9 +297,19 @@ class GridRunsHook:
         if namespace not in self._runs:
             return
         self._remaining[namespace] -= 1
+        if self._in_copy():
+            if self._remaining[namespace] <= 0:  # all the namespace's nodes ran in this process
+                self._end_child(namespace, "FINISHED")
+            return
         if _is_training(node):
             summary = next((v for k, v in outputs.items() if k.endswith(".training_summary")), None) or {}
             self._progress_end(namespace, bool(summary.get("reused")))
+
+    @hook_impl
+    def on_node_error(self, error, node, catalog, inputs, is_async) -> None:
+        """In a copy, the failing node's child is FAILED (the driver's on_pipeline_error does not see it)."""
+        if node.namespace in self._runs and self._in_copy():
+            self._end_child(node.namespace, "FAILED")
 
     @hook_impl(tryfirst=True)
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
@@ -256,7 +321,9 @@ class GridRunsHook:
 
         client = MlflowClient()
         for child in self._children.values():
-            client.set_terminated(child, "FINISHED")
+            # a copy in another process may have ended it already (keep its end time)
+            if not self._elsewhere or client.get_run(child).info.status == "RUNNING":
+                client.set_terminated(child, "FINISHED")
         while (active := mlflow.active_run()) is not None and active.info.run_id != self._parent:
             mlflow.end_run()
         logger.info("MLflow: parent run %s with %d nested run(s), one per configuration x seed.", self._parent,
@@ -273,7 +340,11 @@ class GridRunsHook:
         client = MlflowClient()
         for namespace, child in self._children.items():
             try:
-                if self._remaining.get(namespace, 0) <= 0:
+                if self._elsewhere:  # the copies ended theirs; what still runs is stopped with the command
+                    if client.get_run(child).info.status == "RUNNING":
+                        client.set_terminated(child, "KILLED")
+                        client.set_tag(child, STOPPED_TAG, "the command stopped: a node failed")
+                elif self._remaining.get(namespace, 0) <= 0:
                     client.set_terminated(child, "FINISHED")
                 elif namespace != self._current:
                     client.set_terminated(child, "KILLED")
