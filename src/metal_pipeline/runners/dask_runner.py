@@ -1,0 +1,161 @@
+"""``DaskRunner``: Kedro nodes on a Dask cluster, following Kedro's "Distributed deployment with Dask".
+
+    kedro run --runner=metal_pipeline.runners.DaskRunner --pipelines=ablation --params class=bottle,seeds=3
+
+Where it runs: the scheduler at ``DASK_SCHEDULER_ADDRESS`` (or ``--runner-params address=...``)
+when set, else a ``LocalCluster`` this runner starts and stops: ``n_workers`` processes (default
+2) with ``threads_per_worker`` task slots each (default 1).
+
+As in Kedro's guide, every task is submitted with the futures of the tasks it depends on, so Dask
+starts it when they are done, and the driver reports completions as they come. Differences, and
+why:
+
+* **Tasks are groups of nodes** (:mod:`.groups`): one run of a grid (training, heatmaps and
+  evaluation of one configuration x seed) is one task, and nodes that pass data in memory stay
+  together. Independent trainings are independent tasks and run in parallel on the workers.
+* **Hooks:** the guide builds fresh project hooks on each worker; those would not know the MLflow
+  run kedro-mlflow started in the driver, nor the grid. The driver ships copies of its hooks with
+  their state instead (:mod:`.worker_hooks`): each grid run logs to its own nested MLflow run,
+  created under the parent's **explicit run id**.
+* **Threads:** each worker process sets torch's thread count once (:class:`.worker.ProjectSetup`):
+  ``torch_threads`` (``--runner-params torch_threads=N``), else for a LocalCluster the machine's
+  cores divided by ``n_workers``; a worker's own ``METAL_TORCH_THREADS`` wins over both.
+  ``training.num_threads``, when set, applies to every training, as with any runner.
+* **Failure:** the first failing task stops the command; tasks not started are cancelled, and a
+  LocalCluster is shut down, stopping trainings still running (their checkpoints stay, a rerun
+  resumes them). Tasks already running on a remote cluster finish on their own.
+
+MLflow with several worker processes: on one machine, SQLite (the default ``mlflow.db``) works;
+MLflow sets a 20 s busy timeout, so a writer waits for the lock instead of failing. Workers on
+several machines need an MLflow server (docs/SCALING.md): SQLite's file locking is not reliable on
+network file systems.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from contextlib import contextmanager
+from typing import Any
+
+from kedro.runner import AbstractRunner
+
+from .groups import TaskGroup, task_groups
+from .worker_hooks import worker_hooks
+
+logger = logging.getLogger(__name__)
+
+ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _is_ephemeral(catalog, name: str) -> bool:
+    dataset = catalog.get(name) if name in catalog else None
+    return dataset is None or bool(getattr(dataset, "_EPHEMERAL", False))
+
+
+def _duration(seconds: float) -> str:
+    from metal_pipeline.tracking.grid_runs import duration
+
+    return duration(seconds)
+
+
+class DaskRunner(AbstractRunner):
+    """Run a pipeline's task groups on a Dask cluster (see the module docstring)."""
+
+    def __init__(self, is_async: bool = False, address: str | None = None, n_workers: int = 2,
+                 threads_per_worker: int = 1, torch_threads: int | None = None) -> None:
+        super().__init__(is_async=is_async)
+        self._address = address
+        self._n_workers = int(n_workers)
+        self._threads_per_worker = int(threads_per_worker)
+        self._torch_threads = int(torch_threads) if torch_threads not in (None, "", "null") else None
+        if self._n_workers < 1 or self._threads_per_worker < 1:
+            raise ValueError("DaskRunner: n_workers and threads_per_worker must be >= 1")
+
+    def _get_executor(self, max_workers: int):
+        return None  # Dask schedules; AbstractRunner's executor loop is not used
+
+    # -- the cluster --------------------------------------------------------------------
+    @contextmanager
+    def _client(self):
+        from distributed import Client, LocalCluster
+
+        address = os.environ.get(ADDRESS_ENV) or self._address
+        if address:
+            client = Client(address)
+            logger.info("Dask: scheduler %s, %d worker(s)", address, len(client.scheduler_info()["workers"]))
+            try:
+                yield client, None
+            finally:
+                client.close()
+            return
+        threads = self._torch_threads or max(1, _cores() // self._n_workers)
+        # The nanny sets these before the worker process starts (torch reads OMP_NUM_THREADS at import).
+        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        cluster = LocalCluster(n_workers=self._n_workers, threads_per_worker=self._threads_per_worker,
+                               processes=True, dashboard_address=None, env=env)
+        client = Client(cluster)
+        logger.info("Dask: LocalCluster of %d worker process(es), %d task slot(s) and %d torch thread(s) each",
+                    self._n_workers, self._threads_per_worker, threads)
+        try:
+            yield client, threads
+        finally:
+            client.close()
+            cluster.close()
+
+    # -- the run ------------------------------------------------------------------------
+    def _run(self, pipeline, catalog, hook_manager=None, run_id: str | None = None) -> None:
+        from distributed import as_completed
+        from kedro.framework.project import LOGGING, PACKAGE_NAME
+
+        from .worker import ProjectSetup, run_group
+
+        groups = task_groups(pipeline, lambda name: _is_ephemeral(catalog, name))
+        hooks = worker_hooks(hook_manager)
+        runs = [g for g in groups if g.namespace]
+        with self._client() as (client, threads):
+            client.register_plugin(ProjectSetup(os.getcwd(), PACKAGE_NAME or "metal_pipeline",
+                                                dict(LOGGING) if LOGGING else None, threads))
+            workers = max(1, len(client.scheduler_info()["workers"]) * self._threads_per_worker)
+            logger.info("Dask: %d task(s) (%d grid run(s)) of %d node(s)", len(groups), len(runs),
+                        len(pipeline.nodes))
+            start = time.time()
+            futures: dict[str, Any] = {}
+            for group in groups:
+                upstream = [futures[name] for name in group.depends_on]
+                futures[group.name] = client.submit(run_group, group.name, group.nodes, catalog, hooks,
+                                                    self._is_async, run_id, *upstream,
+                                                    key=f"{group.name}-{run_id or start}", pure=False)
+            by_name = {g.name: g for g in groups}
+            done: list[dict[str, Any]] = []
+            try:
+                for _, result in as_completed(list(futures.values()), with_results=True):
+                    done.append(result)
+                    self._report(result, by_name, done, len(groups), len(runs), workers, start)
+            except BaseException:
+                client.cancel(list(futures.values()))
+                raise
+
+    def _report(self, result: dict[str, Any], groups: dict[str, TaskGroup], done: list[dict[str, Any]],
+                total: int, total_runs: int, workers: int, start: float) -> None:
+        group = groups[result["group"]]
+        line = (f"Dask task {len(done)}/{total} done: {group.name} ({result['nodes']} node(s)) on worker "
+                f"{result['worker']} in {_duration(result['seconds'])} (started +{result['started'] - start:.1f} s)")
+        if group.namespace:
+            finished = [r for r in done if groups[r["group"]].namespace]
+            left = total_runs - len(finished)
+            mean = sum(r["seconds"] for r in finished) / len(finished)
+            # the runs left go through the slots in ceil(left / slots) waves of about one mean run each
+            line += (f"; grid run {len(finished)}/{total_runs}"
+                     + (f", ETA {_duration(mean * math.ceil(left / workers))} for {left} more on {workers} "
+                        "slot(s)" if left else ""))
+        logger.info(line)
