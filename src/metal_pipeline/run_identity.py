@@ -88,16 +88,23 @@ def masking_of(configuration: str, masking: str) -> str:
 
 
 # -- the keys --------------------------------------------------------------
+def class_folder(params: Mapping[str, Any]) -> str:
+    """The class's raw data folder: ``ingestion.class_paths[<class>]``, else ``<ingestion.data_root>/<class>``
+    (the catalog's ``raw_class_folder``; ingestion checks that it exists and has a known layout)."""
+    ingestion = dict(params.get("ingestion") or {})
+    class_name = str(params["class"])
+    folder = dict(ingestion.get("class_paths") or {}).get(class_name)
+    return os.path.normpath(str(folder or os.path.join(str(ingestion.get("data_root", "")), class_name)))
+
+
 def split_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     """What determines the ingested train/val/test split."""
     ingestion = dict(params.get("ingestion") or {})
     class_name = str(params["class"])
-    class_paths = dict(ingestion.get("class_paths") or {})
-    folder = class_paths.get(class_name) or os.path.join(str(ingestion.get("data_root", "")), class_name)
     channels = dict(ingestion.get("class_channels") or {}).get(class_name, ingestion.get("channels"))
     return {
         "class": class_name,
-        "folder": os.path.normpath(str(folder)),
+        "folder": class_folder(params),
         "img_size": ingestion.get("img_size"),
         # "auto" decides by pixel content since gray images stored as RGB count as gray
         "channels": "auto:content" if str(channels).lower() == "auto" else channels,
@@ -214,6 +221,7 @@ class RunIdentity:
     scoring: str
     ablation: str
     table4: str
+    class_folder: str
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -228,7 +236,8 @@ class RunIdentity:
 
 def identity(params: Mapping[str, Any]) -> RunIdentity:
     return RunIdentity(split=split_name(params), name=run_name(params), scoring=scoring_name(params),
-                       ablation=ablation_name(params), table4=table4_name(params))
+                       ablation=ablation_name(params), table4=table4_name(params),
+                       class_folder=class_folder(params))
 
 
 def run_dir(checkpoint_root: str | os.PathLike, name: str) -> Path:

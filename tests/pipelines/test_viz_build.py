@@ -1,4 +1,6 @@
-"""``kedro viz build`` works offline and draws the main pipeline's DAG."""
+"""``kedro viz build`` works offline, draws the main pipeline's DAG, puts every dataset on a layer,
+shows the raw class folder and the anomaly-map folder as datasets, and groups train_eval's stages
+by tag (issue 13)."""
 
 from __future__ import annotations
 
@@ -8,22 +10,72 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kedro_project import make_project
 
+#: kedro-viz layers, in data-flow order (Kedro's data-engineering convention).
+LAYERS = ["raw", "intermediate", "model_input", "models", "model_output", "reporting"]
+STAGES = {"ingest_class": "ingestion", "train_model": "training", "build_detector": "training",
+          "register_detector": "training", "score_test_set": "heatmaps", "export_anomaly_maps": "heatmaps",
+          "evaluate": "evaluation", "make_figures": "evaluation"}
 
-def test_viz_build_shows_train_eval(tmp_path):
-    project = make_project(tmp_path / "project")
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Path:
+    project = make_project(tmp_path_factory.mktemp("viz") / "project")
     env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true")
     kedro = Path(sys.executable).with_name("kedro")
     result = subprocess.run([str(kedro), "viz", "build"], cwd=project, env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    graph = json.loads((project / "build" / "api" / "pipelines" / "train_eval").read_text())
+    return project / "build" / "api"
+
+
+def _graph(build: Path, pipeline: str) -> dict:
+    return json.loads((build / "pipelines" / pipeline).read_text())
+
+
+def test_viz_build_shows_train_eval(build):
+    graph = _graph(build, "train_eval")
     tasks = [n["name"] for n in graph["nodes"] if n["type"] == "task"]
-    assert sorted(tasks) == sorted(["ingest_class", "train_model", "build_detector", "register_detector",
-                                    "score_test_set", "export_anomaly_maps", "evaluate", "make_figures"])
+    assert sorted(tasks) == sorted(STAGES)
     edges = {(e["source"], e["target"]) for e in graph["edges"]}
     ids = {n["name"]: n["id"] for n in graph["nodes"]}
     assert (ids["ingest_class"], ids["test_set"]) in edges and (ids["test_set"], ids["score_test_set"]) in edges
     pipelines = {p["id"] for p in graph["pipelines"]}
     assert {"train_eval", "ablation", "predict", "ingestion"} <= pipelines
+
+
+def test_every_dataset_of_every_pipeline_has_a_layer(build):
+    main = json.loads((build / "main").read_text())
+    assert main["layers"] == [layer for layer in LAYERS if layer in main["layers"]]  # in data-flow order
+    pipelines = sorted(p.name for p in (build / "pipelines").iterdir())
+    assert {"train_eval", "ablation", "predict"} <= set(pipelines)
+    for pipeline in pipelines:
+        data = [n for n in _graph(build, pipeline)["nodes"] if n["type"] == "data"]
+        assert data, pipeline
+        without = sorted(n["name"] for n in data if n.get("layer") not in LAYERS)
+        assert without == [], f"{pipeline}: datasets without a kedro-viz layer (catalog metadata): {without}"
+
+
+def test_raw_folder_and_anomaly_maps_are_datasets_of_train_eval(build):
+    graph = _graph(build, "train_eval")
+    nodes = {n["name"]: n for n in graph["nodes"]}
+    edges = {(e["source"], e["target"]) for e in graph["edges"]}
+    raw, maps = nodes["raw_class_folder"], nodes["anomaly_maps"]
+    assert (raw["layer"], maps["layer"]) == ("raw", "model_output")
+    assert (raw["id"], nodes["ingest_class"]["id"]) in edges  # ingestion reads the raw folder ...
+    assert (nodes["export_anomaly_maps"]["id"], maps["id"]) in edges  # ... and the maps are written through one
+    assert nodes["train_set"]["layer"] == "model_input" and nodes["anomaly_detector"]["layer"] == "models"
+    assert nodes["metrics"]["layer"] == "reporting"
+    # the ablation's runs write their maps through the same kind of dataset
+    ablation = [n for n in _graph(build, "ablation")["nodes"] if n["name"].endswith(".anomaly_maps")]
+    assert ablation and {n["layer"] for n in ablation} == {"model_output"}
+
+
+def test_train_eval_stages_are_tagged_groups(build):
+    graph = _graph(build, "train_eval")
+    tags = {n["name"]: n["tags"] for n in graph["nodes"] if n["type"] == "task"}
+    assert tags == {name: [stage] for name, stage in STAGES.items()}
+    assert set(STAGES.values()) <= {t["id"] for t in json.loads((build / "main").read_text())["tags"]}

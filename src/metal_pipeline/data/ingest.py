@@ -195,16 +195,20 @@ def detect_layout(folder: str | Path, labels_file: str = "labels.csv") -> str:
                     "class at such a folder.")
 
 
-def ingest_class(class_name: str, params: Mapping[str, Any] | IngestionConfig | None = None, seed: int = 0) -> Splits:
+def ingest_class(class_name: str, params: Mapping[str, Any] | IngestionConfig | None = None, seed: int = 0,
+                 folder: str | Path | None = None) -> Splits:
     """Read one class and return its train, validation and test ``ImageSet``s.
 
     MVTec AD: train = train/good minus the validation hold-out; test = test/*
     with masks (zeros for good images). Labelled folder: the seeded Head CT
     split, then the same hold-out; test has no masks. Channels follow
     ``params.channels`` (``auto``: decided from the training images).
+    ``folder``: the class folder when the caller has it (the catalog's
+    ``raw_class_folder``), else found from ``data_root`` / ``class_paths``.
     """
     config = params if isinstance(params, IngestionConfig) else IngestionConfig.from_params(params)
-    folder = resolve_class_dir(class_name, config.data_root, config.class_paths)
+    folder = Path(folder) if folder is not None else resolve_class_dir(class_name, config.data_root,
+                                                                       config.class_paths)
     layout = detect_layout(folder, config.head_ct.labels_file)
     if layout == MVTEC:
         train_records, test_records = scan_mvtec(folder, config.extensions)

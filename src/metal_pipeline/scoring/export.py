@@ -33,12 +33,41 @@ def image_stem(name: str) -> str:
     return stem
 
 
-def anomaly_map_path(out_root: str | Path, class_name: str, defect: str, name: str) -> Path:
-    """Where :func:`export_anomaly_maps` writes the map of image ``name``."""
+def anomaly_map_key(class_name: str, defect: str, name: str) -> str:
+    """``anomaly_maps/<class>/test/<defect>/<stem>``: the map file of image ``name`` below its
+    output root, without the ``.tiff`` suffix (the key of the catalog's ``anomaly_maps`` dataset)."""
     for what, part in (("class_name", class_name), ("defect", defect)):
         if not part or "/" in part or "\\" in part or part in {".", ".."}:
             raise ValueError(f"anomaly_map_path: bad {what} {part!r}")
-    return Path(out_root) / ANOMALY_MAPS_DIR / class_name / "test" / defect / f"{image_stem(name)}{TIFF_SUFFIX}"
+    return f"{ANOMALY_MAPS_DIR}/{class_name}/test/{defect}/{image_stem(name)}"
+
+
+def anomaly_map_keys(names: Sequence[str], defects: Sequence[str], class_name: str) -> list[str]:
+    """:func:`anomaly_map_key` of every image; two images that would share a file are an error."""
+    if len(names) != len(defects):
+        raise ValueError(f"export_anomaly_maps: {len(names)} names, {len(defects)} defects")
+    keys = [anomaly_map_key(class_name, str(d), str(n)) for n, d in zip(names, defects)]
+    seen: dict[str, str] = {}
+    for name, key in zip(names, keys):
+        if key in seen:
+            raise ValueError(f"export_anomaly_maps: images {seen[key]!r} and {name!r} map to the same file "
+                             f"{key}{TIFF_SUFFIX}")
+        seen[key] = str(name)
+    return keys
+
+
+def anomaly_map_path(out_root: str | Path, class_name: str, defect: str, name: str) -> Path:
+    """Where :func:`export_anomaly_maps` writes the map of image ``name``."""
+    return Path(out_root) / f"{anomaly_map_key(class_name, defect, name)}{TIFF_SUFFIX}"
+
+
+def write_anomaly_map(path: str | Path, anomaly_map: np.ndarray) -> None:
+    """One map as a float32 TIFF, written atomically (a temporary file moved into place)."""
+    if np.ndim(anomaly_map) != 2:
+        raise ValueError(f"export_anomaly_maps: every map must be 2-D, got shape {np.shape(anomaly_map)}")
+    data = np.ascontiguousarray(anomaly_map, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, data)
 
 
 def export_anomaly_maps(
@@ -68,21 +97,14 @@ def export_anomaly_maps(
     Raises:
         ValueError: length mismatch, a non-2-D map, or two images mapping to the same file.
     """
-    if not (len(maps) == len(names) == len(defects)):
+    if len(maps) != len(names):
         raise ValueError(f"export_anomaly_maps: {len(maps)} maps, {len(names)} names, {len(defects)} defects")
-    paths = [anomaly_map_path(out_root, class_name, str(d), str(n)) for n, d in zip(names, defects)]
-    seen: dict[Path, str] = {}
-    for name, path in zip(names, paths):
-        if path in seen:
-            raise ValueError(f"export_anomaly_maps: images {seen[path]!r} and {name!r} map to the same file {path}")
-        seen[path] = str(name)
+    paths = [Path(out_root) / f"{key}{TIFF_SUFFIX}" for key in anomaly_map_keys(names, defects, class_name)]
     for m in maps:
         if np.ndim(m) != 2:
             raise ValueError(f"export_anomaly_maps: every map must be 2-D, got shape {np.shape(m)}")
     for m, path in zip(maps, paths):
-        data = np.ascontiguousarray(m, dtype=np.float32)
-        with atomic_path(path) as tmp:
-            tifffile.imwrite(tmp, data)
+        write_anomaly_map(path, m)
     return paths
 
 

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.image_set import ImageSet
 from metal_pipeline.data.ingest import IngestionConfig, ingest_class
-from metal_pipeline.datasets import ImageSetDataset
+from metal_pipeline.datasets import ClassFolderDataset, ImageSetDataset
 from metal_pipeline.pipelines.ingestion import create_pipeline
 
 OUTPUTS = ("train_set", "val_set", "test_set")
@@ -20,6 +20,7 @@ OUTPUTS = ("train_set", "val_set", "test_set")
 
 def make_catalog(out_dir, class_name, data_root, seed=0):
     catalog = DataCatalog({name: ImageSetDataset(str(out_dir / f"{name.split('_')[0]}.npz")) for name in OUTPUTS})
+    catalog["raw_class_folder"] = ClassFolderDataset(str(data_root / class_name))
     catalog["params:class"] = MemoryDataset(class_name)
     catalog["params:ingestion"] = MemoryDataset(
         {"data_root": str(data_root), "class_paths": {}, "img_size": 32, "val_fraction": 0.2})
@@ -29,7 +30,7 @@ def make_catalog(out_dir, class_name, data_root, seed=0):
 
 def test_pipeline_contract():
     pipe = create_pipeline()
-    assert pipe.inputs() == {"params:class", "params:ingestion", "params:seed"}
+    assert pipe.inputs() == {"raw_class_folder", "params:class", "params:ingestion", "params:seed"}
     assert pipe.outputs() == set(OUTPUTS) | {"split_manifest"}
 
 
@@ -113,6 +114,15 @@ def test_catalog_keys_outputs_by_split(project_root):
     assert len(folders) == len(others) and folder not in folders
     catalog = DataCatalog.from_config(head["catalog"])
     assert isinstance(catalog.get("train_set"), ImageSetDataset)
+    assert isinstance(catalog.get("raw_class_folder"), ClassFolderDataset)
+
+
+def test_catalog_names_the_raw_folder_the_parameters_name(project_root):
+    """``raw_class_folder`` (the ingest node's input) is where ingestion reads the class from."""
+    for runtime, folder in ((None, "data/01_raw/mvtec_ad/bottle"), ({"class": "head_ct"}, "data/01_raw/head_ct"),
+                            ({"class": "screw", "ingestion": {"data_root": "/data/x"}}, "/data/x/screw"),
+                            ({"class": "mine", "ingestion": {"class_paths": {"mine": "/d/m"}}}, "/d/m")):
+        assert config_loader(project_root, runtime)["catalog"]["raw_class_folder"]["path"] == folder
 
 
 def test_parameters_file_is_valid_and_dotted_overrides_merge(project_root):

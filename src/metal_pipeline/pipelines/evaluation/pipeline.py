@@ -19,5 +19,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["reconstruction_panel", "roc_curve", "per_defect_bars"],
                 name="make_figures",
             ),
-        ]
+        ],
+        tags="evaluation",  # a group in kedro viz (Tags filter); kedro run --tags=evaluation
     )

@@ -13,7 +13,8 @@ from metal_pipeline import run_identity
 from metal_pipeline.data.image_set import ImageSet
 from metal_pipeline.errors import SplitMismatchError
 from metal_pipeline.inference.detector import AnomalyDetector
-from metal_pipeline.scoring import export_anomaly_maps, resize_maps
+from metal_pipeline.scoring import resize_maps
+from metal_pipeline.scoring.export import ANOMALY_MAPS_DIR, TIFF_SUFFIX, anomaly_map_keys
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,10 @@ def export_maps(
     training_summary: dict[str, Any],
     scoring_params: dict[str, Any],
     evaluation_params: dict[str, Any],
-) -> pd.DataFrame:
-    """Write the maps as float32 TIFFs in the official MVTec AD evaluation layout, under
-    ``<output_root>/<run name>/<scoring key>/anomaly_maps/<class>/test/<defect>/``.
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """The maps for the catalog's ``anomaly_maps`` (float32 TIFFs in the official MVTec AD evaluation
+    layout, ``<output_root>/<run name>/<scoring key>/anomaly_maps/<class>/test/<defect>/<stem>.tiff``,
+    keyed by that path below ``output_root`` without the suffix) and their index.
 
     ``params["export_resolution"]``: ``model`` (the model's 128 px) or
     ``original`` (each source image's size, as the official script expects).
@@ -78,16 +80,18 @@ def export_maps(
         raise ValueError(f"heatmaps.export_resolution must be 'model' or 'original', got {params['export_resolution']!r}")
     scoring = run_identity.scoring_name({"scoring": scoring_params, "heatmaps": params,
                                          "evaluation": evaluation_params})
-    root = Path(params["output_root"]) / training_summary["run_name"] / scoring
-    paths = export_anomaly_maps(maps, test_set.names, test_set.defects, root, class_name)
-    logger.info("Exported %d anomaly maps under %s", len(paths), root / "anomaly_maps")
-    return pd.DataFrame(
+    folder = f"{training_summary['run_name']}/{scoring}"
+    keys = [f"{folder}/{key}" for key in anomaly_map_keys(test_set.names, test_set.defects, class_name)]
+    root = Path(params["output_root"])
+    logger.info("Exporting %d anomaly maps under %s", len(keys), root / folder / ANOMALY_MAPS_DIR)
+    index = pd.DataFrame(
         {
             "name": test_set.names,
             "defect": test_set.defects,
             "label": test_set.labels,
             "score": test_scores["scores"],
-            "tiff": [str(p) for p in paths],
+            "tiff": [str(root / f"{key}{TIFF_SUFFIX}") for key in keys],
             "source": test_set.source_paths,
         }
     )
+    return dict(zip(keys, maps, strict=True)), index

@@ -16,8 +16,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 export_maps,
                 inputs=["test_scores", "test_set", "params:heatmaps", "params:class", "training_summary",
                         "params:scoring", "params:evaluation"],
-                outputs="anomaly_map_index",
+                outputs=["anomaly_maps", "anomaly_map_index"],  # the maps are saved first
                 name="export_anomaly_maps",
             ),
-        ]
+        ],
+        tags="heatmaps",  # a group in kedro viz (Tags filter); kedro run --tags=heatmaps
     )

@@ -1,4 +1,4 @@
-"""The ``ingestion`` pipeline: ``params:class`` -> ``train_set``, ``val_set``, ``test_set``, ``split_manifest``."""
+"""The ``ingestion`` pipeline: ``raw_class_folder`` (``params:class``) -> ``train_set``, ``val_set``, ``test_set``, ``split_manifest``."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 func=ingest,
-                inputs=["params:class", "params:ingestion", "params:seed"],
+                inputs=["raw_class_folder", "params:class", "params:ingestion", "params:seed"],
                 outputs=["train_set", "val_set", "test_set", "split_manifest"],
                 name="ingest_class",
-                tags=["ingestion"],
             )
-        ]
+        ],
+        tags="ingestion",  # a group in kedro viz (Tags filter); kedro run --tags=ingestion
     )

@@ -18,5 +18,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="predictions",
                 name="predict_folder",
             ),
-        ]
+        ],
+        tags="predict",  # a group in kedro viz (Tags filter); kedro run --tags=predict
     )

@@ -27,5 +27,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs="model_card",
                 name="register_detector",
             ),
-        ]
+        ],
+        tags="training",  # a group in kedro viz (Tags filter); kedro run --tags=training
     )
