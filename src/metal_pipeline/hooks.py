@@ -43,6 +43,12 @@ def publish_identity(identity: run_identity.RunIdentity | None) -> None:
     _IDENTITY.clear()
     if identity is not None:
         _IDENTITY.update(identity.as_dict())
+    # `%reload_kedro` imports this package afresh, but Kedro registers a resolver name with OmegaConf
+    # only once: without this, ${run:...} would keep reading the first import's identity (a notebook
+    # reloaded with other --params would see the first run's folders).
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("run", resolve_run, replace=True)
 
 
 def resolve_run(field: str) -> str:
