@@ -1,4 +1,4 @@
-"""``kedro run --pipeline=train_eval --params seeds=2`` (issue 12 item 2): one run per seed, mean ± std.
+"""``kedro run --pipelines=train_eval --params seeds=2`` (issue 12 item 2): one run per seed, mean ± std.
 
 ``train_eval`` with ``seeds`` is the ablation's grid of its one configuration (``config``): one
 namespace per seed, the ablation's table node, one MLflow parent run with a nested run per seed.
