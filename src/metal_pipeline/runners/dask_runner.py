@@ -21,9 +21,9 @@ why:
   ``torch_threads`` (``--runner-params torch_threads=N``), else for a LocalCluster the machine's
   cores divided by ``n_workers``; a worker's own ``METAL_TORCH_THREADS`` wins over both.
   ``training.num_threads``, when set, applies to every training, as with any runner.
-* **Failure:** the first failing task stops the command; tasks not started are cancelled, and a
-  LocalCluster is shut down, stopping trainings still running (their checkpoints stay, a rerun
-  resumes them). Tasks already running on a remote cluster finish on their own.
+* **Failure:** the first failing task stops the command, as with Kedro's ``ParallelRunner``: tasks
+  not started are cancelled, tasks already running finish first (a LocalCluster closes only then;
+  on a remote cluster they finish on their own), and what they wrote is reused by the next run.
 
 MLflow with several worker processes: on one machine, SQLite (the default ``mlflow.db``) works;
 MLflow sets a 20 s busy timeout, so a writer waits for the lock instead of failing. Workers on
@@ -141,8 +141,11 @@ class DaskRunner(AbstractRunner):
                 for _, result in as_completed(list(futures.values()), with_results=True):
                     done.append(result)
                     self._report(result, by_name, done, len(groups), len(runs), workers, start)
-            except BaseException:
-                client.cancel(list(futures.values()))
+            except BaseException as error:
+                pending = [f for f in futures.values() if not f.done()]
+                logger.error("Dask: a task failed (%s: %s); %d task(s) not done are cancelled, those already "
+                             "running finish first.", type(error).__name__, error, len(pending))
+                client.cancel(pending)
                 raise
 
     def _report(self, result: dict[str, Any], groups: dict[str, TaskGroup], done: list[dict[str, Any]],

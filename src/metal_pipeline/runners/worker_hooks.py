@@ -93,11 +93,12 @@ class MlflowWorkerHook:
 def worker_hooks(hook_manager) -> list[Any]:
     """Copies of the driver's hooks for the workers, in the driver's registration order."""
     from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
+    from pluggy import PluginManager
 
-    plugins = getattr(hook_manager, "get_plugins", lambda: set())()
-    order = {id(p): i for i, (_, p) in enumerate(getattr(hook_manager, "list_name_plugin", lambda: [])())}
+    if not isinstance(hook_manager, PluginManager):  # Kedro's null manager: a run without hooks
+        return []
     copies = []
-    for plugin in sorted(plugins, key=lambda p: order.get(id(p), 0)):
+    for _, plugin in hook_manager.list_name_plugin():
         make = getattr(plugin, "worker_copy", None)
         if callable(make):
             copy = make()
