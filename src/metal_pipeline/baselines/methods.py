@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metal_pipeline import grid
+from metal_pipeline.params.validate import get_path
 
 #: Each autoencoder baseline: the loss it trains with (:mod:`metal_pipeline.baselines.loss`) and the
 #: anomaly-map kind it scores with (:mod:`metal_pipeline.scoring.maps`). Plain data, so that naming
@@ -104,15 +105,6 @@ def method_runs(params: Mapping[str, Any]) -> list[MethodRun]:
 
 
 # -- parameters of one run ------------------------------------------------------------------
-def _get(params: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
-    node: Any = params
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def _set(params: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, last = dotted.split(".")
     node = params
@@ -130,7 +122,7 @@ def recipe_params(params: Mapping[str, Any], recipe: str) -> dict[str, Any]:
     out = copy.deepcopy(grid._plain(dict(params)))
     current, class_name = str(params.get("recipe")), params.get("class")
     for key in RECIPES[recipe]:
-        present, value = _get(out, key)
+        present, value = get_path(out, key)
         if not present or grid._plain(value) == recipe_value(key, current, class_name):
             _set(out, key, recipe_value(key, recipe, class_name))
     out["recipe"] = recipe

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import mlflow
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -15,11 +14,11 @@ from metal_pipeline.baselines.conv_ae import ConvAE, ConvAEConfig
 from metal_pipeline.baselines.loss import AutoencoderLoss
 from metal_pipeline.baselines.methods import BASELINES, check_baseline
 from metal_pipeline.data.image_set import ImageSet
-from metal_pipeline.pipelines.training.nodes import EpochReporter, _move_run_aside, check_split
+from metal_pipeline.pipelines.training.nodes import EpochReporter, check_split
+from metal_pipeline.pipelines.training.tracked_training import summarise_training, train_tracked
 from metal_pipeline.reporting.table4 import table4_tables as _tables
 from metal_pipeline.tracking.git_info import git_commit
-from metal_pipeline.tracking.killed_runs import mark_killed_runs
-from metal_pipeline.training import CheckpointMismatchError, TrainConfig, TrainingInterrupted, train
+from metal_pipeline.training import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -62,51 +61,15 @@ def train_conv_ae(
     logger.info("Training %s: %s loss, %d train, %d validation images (split %s), %s parameters, checkpoints in %s",
                 name, loss, len(train_set), len(val_set), split_manifest.get("split"),
                 f"{sum(p.numel() for p in model.parameters()):,}", checkpoint_dir)
-    if mlflow.active_run() is not None:
-        mark_killed_runs()
     reporter = EpochReporter("", log_every)
-    try:
-        result = train(model, AutoencoderLoss(loss), train_set.images, val_set.images, train_cfg,
-                       checkpoint_dir=checkpoint_dir, resume=resume, on_epoch_end=reporter,
-                       on_resume=reporter.restore,
-                       fingerprint_extra={"model": cfg.to_dict(), "method": method, "loss": loss,
-                                          "split": {"name": split_manifest.get("split"),
-                                                    **split_manifest.get("digests", {})}})
-    except CheckpointMismatchError as mismatch:
-        raise CheckpointMismatchError(mismatch.checkpoint, mismatch.differences,
-                                      fix=_move_run_aside(checkpoint_dir.parent, name)) from None
-    except TrainingInterrupted as stop:
-        if mlflow.active_run() is not None:
-            mlflow.set_tags({"metal.interrupted": f"{stop.signal_name} after epoch {stop.epoch}"})
-        raise
-    if result.already_finished:
-        logger.info("Reusing the finished run %s (trained to epoch %d, best epoch %d): identical parameters "
-                    "and split, nothing trained.", name, result.stopped_epoch, result.best_epoch)
-    summary = {
-        "run_name": name,
-        "split": {"name": split_manifest.get("split"), "digests": dict(split_manifest.get("digests", {}))},
-        "reused": bool(result.already_finished),
-        "class": class_name,
-        "recipe": method,
-        "method": method,
-        "configuration": method,
-        "masking": "none",
-        "seed": seed,
-        "git_commit": commit,
-        "model_config": cfg.to_dict(),
-        "loss": loss,
-        "n_parameters": int(sum(p.numel() for p in result.model.parameters())),
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "stopped_epoch": result.stopped_epoch,
-        "stopped_early": result.stopped_early,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "wall_seconds": result.wall_seconds,
-        "checkpoint_dir": str(checkpoint_dir),
-    }
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({"best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-                            "stopped_epoch": result.stopped_epoch, "train_wall_seconds": result.wall_seconds})
+    result = train_tracked(name, model, AutoencoderLoss(loss), train_set.images, val_set.images, train_cfg,
+                           checkpoint_dir, resume=resume, reporter=reporter,
+                           fingerprint_extra={"model": cfg.to_dict(), "method": method, "loss": loss,
+                                              "split": {"name": split_manifest.get("split"),
+                                                        **split_manifest.get("digests", {})}})
+    summary = summarise_training(result, name, split_manifest, checkpoint_dir, {
+        "class": class_name, "recipe": method, "method": method, "configuration": method, "masking": "none",
+        "seed": seed, "git_commit": commit, "model_config": cfg.to_dict(), "loss": loss})
     return result.model.cpu(), pd.DataFrame(result.history), summary
 
 

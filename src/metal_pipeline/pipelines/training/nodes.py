@@ -15,9 +15,10 @@ from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.threshold import choose_threshold
 from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss, default_depth
 from metal_pipeline.tracking.git_info import git_commit
-from metal_pipeline.tracking.killed_runs import log_restored_history, mark_killed_runs
+from metal_pipeline.tracking.killed_runs import log_restored_history
 from metal_pipeline.tracking.registry import find_registered_version, log_and_register, registered_model_name
-from metal_pipeline.training import CheckpointMismatchError, TrainConfig, TrainingInterrupted, train
+from metal_pipeline.pipelines.training.tracked_training import summarise_training, train_tracked
+from metal_pipeline.training import TrainConfig
 from metal_pipeline.training.augment import AugmentConfig, Augmenter
 
 logger = logging.getLogger(__name__)
@@ -120,80 +121,18 @@ def train_model(
     logger.info("Training %s: %d train, %d validation images (split %s), %s parameters, checkpoints in %s",
                 name, len(train_set), len(val_set), split_manifest.get("split"),
                 f"{sum(p.numel() for p in model.parameters()):,}", checkpoint_dir)
-    if mlflow.active_run() is not None:
-        mark_killed_runs()  # earlier attempts of this MLflow run name that a SIGKILL left RUNNING
     reporter = EpochReporter(tracking_prefix, log_every)
-    try:
-        result = train(
-            model,
-            ReconstructionLoss(**loss_params),
-            train_set.images,
-            val_set.images,
-            train_cfg,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            on_epoch_end=reporter,
-            on_resume=reporter.restore,
-            augment=Augmenter(augment) if augment.active else None,
-            fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params), "augment": augment.to_dict(),
-                               "split": {"name": split_manifest.get("split"),
-                                         **split_manifest.get("digests", {})}},
-        )
-    except CheckpointMismatchError as mismatch:
-        raise CheckpointMismatchError(mismatch.checkpoint, mismatch.differences,
-                                      fix=_move_run_aside(checkpoint_dir.parent, name)) from None
-    except TrainingInterrupted as stop:
-        if mlflow.active_run() is not None:  # kedro-mlflow ends the run as FAILED; say why
-            mlflow.set_tags({f"{tracking_prefix}metal.interrupted": f"{stop.signal_name} after epoch {stop.epoch}"})
-        raise
-    if result.resumed_from_epoch is not None and mlflow.active_run() is not None:
-        mlflow.set_tag(f"{tracking_prefix}metal.resumed_from",
-                       "best.pt (last.pt was unreadable)" if result.resumed_from_best else "last.pt")
-    if result.already_finished:
-        logger.info("Reusing the finished run %s (trained to epoch %d, best epoch %d): identical parameters "
-                    "and split, nothing trained.", name, result.stopped_epoch, result.best_epoch)
-    summary = {
-        "run_name": name,
-        "split": {"name": split_manifest.get("split"), "digests": dict(split_manifest.get("digests", {}))},
-        "reused": bool(result.already_finished),
-        "class": class_name,
-        "recipe": recipe,
-        "configuration": configuration,
-        "masking": cfg.masking,
-        "seed": seed,
-        "git_commit": commit,
-        "model_config": cfg.to_dict(),
-        "n_parameters": int(sum(p.numel() for p in result.model.parameters())),
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "stopped_epoch": result.stopped_epoch,
-        "stopped_early": result.stopped_early,
-        "resumed_from_epoch": result.resumed_from_epoch,
-        "wall_seconds": result.wall_seconds,
-        "checkpoint_dir": str(checkpoint_dir),
-    }
-    if mlflow.active_run() is not None:
-        mlflow.log_metrics({f"{tracking_prefix}{k}": float(v) for k, v in {
-            "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
-            "stopped_epoch": result.stopped_epoch, "train_wall_seconds": result.wall_seconds}.items()})
+    result = train_tracked(
+        name, model, ReconstructionLoss(**loss_params), train_set.images, val_set.images, train_cfg,
+        checkpoint_dir, resume=resume, reporter=reporter, tracking_prefix=tracking_prefix,
+        augment=Augmenter(augment) if augment.active else None,
+        fingerprint_extra={"model": cfg.to_dict(), "loss": dict(loss_params), "augment": augment.to_dict(),
+                           "split": {"name": split_manifest.get("split"), **split_manifest.get("digests", {})}},
+    )
+    summary = summarise_training(result, name, split_manifest, checkpoint_dir, {
+        "class": class_name, "recipe": recipe, "configuration": configuration, "masking": cfg.masking,
+        "seed": seed, "git_commit": commit, "model_config": cfg.to_dict()}, tracking_prefix)
     return result.model.cpu(), pd.DataFrame(result.history), summary
-
-
-def _move_run_aside(run_folder, name: str) -> str:
-    """The fix of a checkpoint mismatch in the pipeline: move the other run's folders aside, delete nothing.
-
-    The run name covers every parameter that changes the weights, so a mismatch under one name means the
-    code or the data changed; a new checkpoint folder alone would let this run overwrite the other's
-    detector and reports, so the fix moves all of that run's folders aside together.
-    """
-    from pathlib import Path
-
-    folders = [Path(run_folder)] + [p for p in (Path(run_identity.LAYERS[layer]) / name
-                                                for layer in ("model_output", "reporting")) if p.exists()]
-    moves = "; ".join(f"mv {p} {p}.other-run" for p in folders)
-    return (f"the parameters are the same, so the code or the data changed since that run was trained. To keep "
-            f"that run and train this one from the start, move the run's folders aside ({moves}; every file in "
-            "them stays intact) and run the same command again")
 
 
 def build_detector(
