@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from metal_pipeline.scoring import image_scores, reconstruct, smooth_maps_torch
+from metal_pipeline.inference.reconstruct import reconstruction_batches
+from metal_pipeline.scoring import image_scores, smooth_maps_torch
 from metal_pipeline.utils.device import resolve_device
 from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
 from metal_pipeline.scoring.foreground import REGIONS, region_masks
@@ -145,34 +146,19 @@ class AnomalyDetector(nn.Module):
         recon = np.empty(images.shape, dtype=np.float32)
         maps = {k: np.empty((n, h, w), dtype=np.float32) for k in kinds}
         no_autocast = torch.autocast(device_type=torch.device(device).type, enabled=False)
-        was_training = self.net.training
-        self.net.eval()
-        try:
-            with torch.inference_mode():
-                for lo in range(0, n, batch_size):
-                    x = torch.from_numpy(np.ascontiguousarray(images[lo:lo + batch_size]))
-                    x = x.to(device=device, dtype=torch.float32).div_(255.0)
-                    acc: dict[str, torch.Tensor] = {}
-                    for dy, dx in offsets:
-                        shifted = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
-                        r = self.net(shifted)
-                        if tuple(r.shape) != tuple(x.shape):
-                            raise ValueError(f"model returned {tuple(r.shape)} for input {tuple(x.shape)}")
-                        if dy or dx:
-                            r = torch.roll(r, (-dy, -dx), dims=(2, 3))
-                        else:
-                            recon[lo:lo + len(x)] = r.float().cpu().numpy()
-                        with no_autocast:  # maps in fp32 even when the caller runs the network under AMP
-                            for k, m in anomaly_maps(x, r.float(), kinds).items():
-                                acc[k] = m if k not in acc else acc[k] + m
-                    with no_autocast:  # smoothed on the device; one copy to numpy per batch and kind
-                        for k in kinds:
-                            m = acc[k] if len(offsets) == 1 else acc[k] / len(offsets)
-                            maps[k][lo:lo + len(x)] = smooth_maps_torch(m, self.sigma).cpu().numpy()
-        finally:
-            self.net.train(was_training)
-        if (0, 0) not in offsets:
-            recon = reconstruct(self.net, images, batch_size=batch_size, device=device)
+        # the plain reconstruction is returned too, so offset 0 is always run
+        passes = offsets if (0, 0) in offsets else (*offsets, (0, 0))
+        for lo, x, recs in reconstruction_batches(self.net, images, batch_size, device, passes):
+            recon[lo:lo + len(x)] = recs[(0, 0)].float().cpu().numpy()
+            acc: dict[str, torch.Tensor] = {}
+            with no_autocast:  # maps in fp32 even when the caller runs the network under AMP
+                for offset in offsets:
+                    for k, m in anomaly_maps(x, recs[offset].float(), kinds).items():
+                        acc[k] = m if k not in acc else acc[k] + m
+                # smoothed on the device; one copy to numpy per batch and kind
+                for k in kinds:
+                    m = acc[k] if len(offsets) == 1 else acc[k] / len(offsets)
+                    maps[k][lo:lo + len(x)] = smooth_maps_torch(m, self.sigma).cpu().numpy()
         return maps, recon
 
     def fit_normaliser(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:

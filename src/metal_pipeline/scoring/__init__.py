@@ -1,6 +1,8 @@
-"""From a trained model to anomaly maps and image scores (no Kedro imports).
+"""From an image and its reconstruction to anomaly maps and image scores: array
+functions only, no network and no Kedro (running the network is
+``metal_pipeline.inference``).
 
-reconstruct -> maps.anomaly_maps (residual_maps: the l2 kind on numpy) -> smooth_maps(_torch) -> image_scores; resize_maps for
+maps.anomaly_maps (residual_maps: the l2 kind on numpy) -> smooth_maps(_torch) -> image_scores; resize_maps for
 evaluation at original mask resolution; export_anomaly_maps / read_anomaly_maps
 for the official MVTec AD TIFF layout.
 """
@@ -12,7 +14,6 @@ from metal_pipeline.scoring.export import (
     read_anomaly_maps,
 )
 from metal_pipeline.scoring.image_score import REDUCTIONS, image_scores
-from metal_pipeline.scoring.reconstruct import reconstruct
 from metal_pipeline.scoring.residual import residual_maps
 from metal_pipeline.scoring.resize import resize_maps
 from metal_pipeline.scoring.smoothing import (
@@ -33,7 +34,6 @@ __all__ = [
     "image_scores",
     "image_stem",
     "read_anomaly_maps",
-    "reconstruct",
     "residual_maps",
     "resize_maps",
     "smooth_maps",

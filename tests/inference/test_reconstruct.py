@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from metal_pipeline.scoring import reconstruct
+from metal_pipeline.inference.reconstruct import reconstruct
 
 
 class Recorder(nn.Module):
