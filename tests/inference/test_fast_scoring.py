@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter
 import torch.nn.functional as F
 
 from _predict_helpers import tiny_detector
@@ -28,7 +29,7 @@ from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.prediction_outputs import OVERLAYS_DIR
 from metal_pipeline.inference.predict_folder import score_folder
 from metal_pipeline.pipelines.predict.nodes import PredictConfig
-from metal_pipeline.scoring import image_scores, smooth_maps
+from metal_pipeline.scoring import image_scores
 from metal_pipeline.scoring.maps import GMS_C, l2_map, ssim_dissimilarity_map
 from synthetic import save_image, synthetic_picture
 
@@ -72,7 +73,8 @@ def _reference_raw_maps(detector: AnomalyDetector, images: np.ndarray) -> dict[s
             r = torch.roll(r, (-dy, -dx), dims=(2, 3)) if (dy or dx) else r
             for k in detector.map_kinds:
                 acc[k] += _OLD[k](x, r)
-    return {k: smooth_maps((m / len(detector.offsets)).numpy(), detector.sigma) for k, m in acc.items()}
+    return {k: np.stack([gaussian_filter(x, detector.sigma) for x in (m / len(detector.offsets)).numpy()])
+            for k, m in acc.items()}
 
 
 def _images(n: int = 6, size: int = 32, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""smooth_maps_torch (what the detector uses) against scipy.ndimage.gaussian_filter (smooth_maps, the reference).
+"""smooth_maps_torch (what the detector uses) and smooth_maps (its numpy face) against scipy.ndimage.gaussian_filter, the reference.
 
 Stated tolerance: max abs difference <= 1e-5 on maps in [0, 1] (float32
 rounding of the two products; seen: <= 4e-7).
@@ -32,12 +32,13 @@ def test_equals_scipy_for_every_border_mode_and_radii_beyond_the_map(mode, shape
 
 
 @pytest.mark.parametrize("sigma", [2.0, 4.0])
-def test_equals_smooth_maps_at_model_size_and_other_truncate(sigma):
+def test_equals_scipy_at_model_size_and_other_truncate_numpy_and_torch(sigma):
     maps = (np.random.default_rng(1).random((4, 128, 128)) * 3).astype(np.float32)  # l2 maps reach 3
-    np.testing.assert_allclose(smooth_maps_torch(torch.from_numpy(maps), sigma).numpy(), smooth_maps(maps, sigma),
-                               rtol=TOL, atol=TOL)
-    np.testing.assert_allclose(smooth_maps_torch(torch.from_numpy(maps), sigma, truncate=2.5).numpy(),
-                               smooth_maps(maps, sigma, truncate=2.5), rtol=TOL, atol=TOL)
+    for truncate in (4.0, 2.5):
+        expected = np.stack([gaussian_filter(m, sigma, truncate=truncate) for m in maps])
+        np.testing.assert_allclose(smooth_maps_torch(torch.from_numpy(maps), sigma, truncate=truncate).numpy(),
+                                   expected, rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(smooth_maps(maps, sigma, truncate=truncate), expected, rtol=TOL, atol=TOL)
 
 
 def test_sigma_zero_is_an_identity_copy_and_float64_becomes_float32():

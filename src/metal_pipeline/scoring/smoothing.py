@@ -1,10 +1,9 @@
 """Gaussian smoothing of anomaly maps.
 
-Two implementations of one filter: :func:`smooth_maps` (numpy in, numpy out,
-``scipy.ndimage.gaussian_filter`` per map: the reference) and
-:func:`smooth_maps_torch` (torch in, torch out, on the maps' device: what
-``AnomalyDetector`` uses, so maps stay on torch until the end). The torch
-version applies the same separable kernel (scipy's weights, radius
+One implementation, :func:`smooth_maps_torch` (torch in, torch out, on the
+maps' device: what ``AnomalyDetector`` uses, so maps stay on torch until the
+end), and :func:`smooth_maps`, the same for numpy arrays. It applies
+``scipy.ndimage.gaussian_filter``'s separable kernel (scipy's weights, radius
 ``int(truncate * sigma + 0.5)``) with the same border rule, folded into one
 ``(n, n)`` matrix per axis, as two matrix products ``G_h @ X @ G_w^T``; it
 equals scipy within float32 rounding (``tests/scoring/test_scoring_smoothing_torch.py``:
@@ -17,7 +16,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.ndimage import gaussian_filter
 
 #: Recommended sigma in pixels *at model resolution* (128 px). Our choice, not
 #: the paper's (we could not confirm a value from the MeTAL paper): PaDiM / PatchCore
@@ -40,16 +38,14 @@ def smooth_maps(
     mode: str = DEFAULT_MODE,
     truncate: float = DEFAULT_TRUNCATE,
 ) -> np.ndarray:
-    """Gaussian-filter each ``(H, W)`` map separately (never across images).
-
-    ``scipy.ndimage.gaussian_filter(map, sigma, mode=mode, truncate=truncate)``
-    per image, computed in float32; the kernel radius is
-    ``int(truncate * sigma + 0.5)`` pixels.
+    """Gaussian-filter each ``(H, W)`` map separately (never across images): :func:`smooth_maps_torch`
+    on numpy arrays, equal to ``scipy.ndimage.gaussian_filter(map, sigma, mode=mode, truncate=truncate)``
+    per image within float32 rounding; the kernel radius is ``int(truncate * sigma + 0.5)`` pixels.
 
     Args:
         maps: ``(n, H, W)`` anomaly maps.
         sigma: standard deviation in pixels; ``0`` returns an unchanged float32 copy.
-        mode: border mode passed to scipy.
+        mode: border mode, as scipy.ndimage names it (one of ``TORCH_MODES``).
         truncate: kernel radius in standard deviations.
 
     Returns:
@@ -60,13 +56,8 @@ def smooth_maps(
         raise ValueError(f"smooth_maps: maps must be (n, H, W), got {maps.shape}")
     if sigma < 0:
         raise ValueError(f"smooth_maps: sigma must be >= 0, got {sigma}")
-    src = maps.astype(np.float32, copy=False)
-    if sigma == 0:
-        return src.copy()
-    out = np.empty(src.shape, dtype=np.float32)
-    for i in range(len(src)):
-        gaussian_filter(src[i], sigma=float(sigma), mode=mode, truncate=truncate, output=out[i])
-    return out
+    src = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
+    return smooth_maps_torch(src, float(sigma), mode=mode, truncate=truncate).numpy()
 
 
 #: Border modes :func:`smooth_maps_torch` implements, with scipy.ndimage's meaning
