@@ -25,6 +25,7 @@ from metal_pipeline.data.labelled import scan_labelled_folder, split_labelled
 from metal_pipeline.data.loading import describe, load_image_set, parse_channels, resolve_channels
 from metal_pipeline.data.mvtec import LAYOUT_HINT, is_mvtec_category, scan_mvtec
 from metal_pipeline.data.splits import split_train_val
+from metal_pipeline.params.validate import unknown_section_keys
 
 logger = logging.getLogger(__name__)
 
@@ -117,11 +118,9 @@ class IngestionConfig:
 
 
 def _reject_unknown(params: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise DataError(f"Unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: "
-                        f"{', '.join(sorted(known))}. Fix the spelling in conf/base/parameters_ingestion.yml "
-                        "or on the --params command line.")
+    problem = unknown_section_keys(params, known, where, "conf/base/parameters_ingestion.yml")
+    if problem:
+        raise DataError(problem)
 
 
 def _int(value: Any, name: str, minimum: int, optional: bool = False) -> int | None:

@@ -318,6 +318,17 @@ def get_path(params: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
+def unknown_section_keys(section: Mapping[str, Any], known: set[str] | frozenset[str], where: str,
+                         conf_file: str) -> str | None:
+    """The sentence refusing keys of one parameter section that its code does not know (None if all are
+    known), for library entry points called without the project hook's :func:`validate_params`."""
+    unknown = sorted(set(section) - set(known))
+    if not unknown:
+        return None
+    return (f"Unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: "
+            f"{', '.join(sorted(known))}. Fix the spelling in {conf_file} or on the --params command line.")
+
+
 def flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
     for key, value in params.items():
         dotted = f"{prefix}{key}"

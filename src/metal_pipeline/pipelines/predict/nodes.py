@@ -15,8 +15,9 @@ from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP
 from metal_pipeline.inference.predict_folder import DEFAULT_IO_WORKERS, score_folder
-from metal_pipeline.utils.device import resolve_device
+from metal_pipeline.params.validate import unknown_section_keys
 from metal_pipeline.tracking.registry import registered_model_name
+from metal_pipeline.utils.device import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,10 @@ class PredictConfig:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> PredictConfig:
         params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise DataError(f"Unknown parameter(s) {', '.join(f'predict.{k}' for k in unknown)}; known: "
-                            f"{', '.join(sorted(known))}. Fix the spelling in conf/base/parameters_predict.yml "
-                            "or on the --params command line.")
+        problem = unknown_section_keys(params, {f.name for f in fields(cls)}, "predict",
+                                       "conf/base/parameters_predict.yml")
+        if problem:
+            raise DataError(problem)
         for required in ("input_dir", "output_dir"):
             if not params.get(required):
                 raise DataError(f"predict.{required} is not set. Fix: --params predict.{required}=<folder>.")
