@@ -63,6 +63,7 @@ def test_each_grid_run_is_one_task_and_the_trainings_are_independent():
     assert [g.name for g in pipeline.group_nodes_by("namespace")] == ["ingest_class", "ablation", "ablation_table"]
 
 
+@pytest.mark.filterwarnings("ignore:Namespace 'x' is interrupted")  # Kedro's own warning for the loop below
 def test_nodes_that_share_memory_data_stay_together_and_a_cycle_is_refused():
     from kedro.pipeline import Node, Pipeline
 
