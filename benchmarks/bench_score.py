@@ -21,8 +21,13 @@ are not counted), so ratios compare like with like.
 
     .venv/bin/python benchmarks/bench_score.py [--cases paper,default,net] [--batch 32] [--images 166]
 
-On CUDA the scoring runs under bf16 autocast (``--amp auto``): the network
-in bf16, maps and smoothing in fp32.
+On CUDA the scoring runs under bf16 autocast (``--amp auto``; ``--amp bf16``
+forces it on CPU): the network in bf16, maps and smoothing in fp32.
+``--compile`` (``net``): ``nn.Module.compile()`` of the network (TorchInductor);
+the first call, which compiles (and recompiles once for the smaller last
+batch), is timed apart as ``first_call_s``.
+
+    nice -n 19 .venv/bin/python benchmarks/bench_score.py --cases default --amp bf16 --compile
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", default=harness.BOTTLE_TEST)
     ap.add_argument("--profile", action="store_true", help="print a cProfile table per case")
     harness.add_common_arguments(ap, repeats=5, warmup=1)
+    harness.add_compile_argument(ap, ("net",))
     args = ap.parse_args(argv)
     cases = harness.parse_cases(ap, args.cases, CASES)
     device, amp = harness.setup(args)
@@ -75,6 +81,10 @@ def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: to
             with harness.autocast(device, amp):
                 detector.score(images, batch_size=args.batch, device=str(device))
 
+    if args.compile == "net":
+        net.compile()
+    first_call_s = harness.first_call_seconds(step, device)
+
     if args.profile:
         import cProfile
         import pstats
@@ -85,7 +95,8 @@ def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: to
 
     settings = detector.scoring_settings()
     print(f"score, case {case}: {net.config.configuration}/{net.config.masking}, "
-          f"{'network only' if case == 'net' else settings}, {len(images)} images, batch {args.batch}", flush=True)
+          f"{'network only' if case == 'net' else settings}, {len(images)} images, batch {args.batch}, "
+          f"amp {'bf16' if amp else 'off'}, compile {args.compile}, first call {first_call_s} s", flush=True)
     return harness.run_benchmark(
         bench="score", step=step, items_per_step=len(images), flops_per_item=flops,
         flops_counted="network forward only (FlopCounterMode); maps, smoothing, scores not counted",
@@ -93,7 +104,8 @@ def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: to
         config={"case": case, "configuration": net.config.configuration, "masking": net.config.masking,
                 "scoring": "network only" if case == "net" else {k: settings[k] for k in
                                                                  ("map_kinds", "sigma", "normalise", "reduction")},
-                "batch": args.batch, "images": len(images), "img": f"{detector.img_size}px"},
+                "batch": args.batch, "images": len(images), "img": f"{detector.img_size}px",
+                "compile": args.compile, "first_call_s": first_call_s},
     )
 
 

@@ -20,8 +20,20 @@ not counted), divided by the batch size.
 ``--configuration``, ``--masking``, ``--depth``, ``--decoder-hidden``,
 ``--decoder-layers``, ``--img-size``, ``--channels`` override every case's
 model (the options of the earlier script; ``--masking strict`` alone is the
-old ``--masking strict`` run). On CUDA the step runs under bf16 autocast
-(``--amp auto``). Prints one line per repeat and one RESULT line per case.
+old ``--masking strict`` run). Prints one line per repeat and one RESULT line
+per case.
+
+``--amp bf16`` (``on``; the default ``auto`` is on for CUDA, off for CPU): the
+network's forward pass under ``torch.autocast(dtype=torch.bfloat16)``, the loss
+(L1 - SSIM, whose SSIM variances cancel badly in bf16) in fp32 on the
+reconstruction cast back to fp32: the split ``training.amp: bf16`` uses.
+``--compile [model|loss|both]`` (bare: both): ``nn.Module.compile()`` of the
+network and/or the loss (TorchInductor; C++ code generation on CPU); the first
+step, which compiles, is timed apart (``first_call_s``), then ``--warmup``
+untimed steps, then the timed ones. FLOPs are counted on the eager modules
+before compiling (the same work).
+
+    nice -n 19 .venv/bin/python benchmarks/bench_train_step.py --cases strict,default --amp bf16 --compile
 """
 
 from __future__ import annotations
@@ -56,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table per case")
     harness.add_common_arguments(ap, repeats=3, warmup=2)
+    harness.add_compile_argument(ap, ("model", "loss", "both"))
     args = ap.parse_args(argv)
     cases = harness.parse_cases(ap, args.cases, CASES)
     device, amp = harness.setup(args)
@@ -82,7 +95,8 @@ def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: boo
     def forward_loss() -> torch.Tensor:
         inp, target = augment(x, gen) if augment is not None else (x, x)
         with harness.autocast(device, amp):
-            loss, _ = loss_fn(model(inp), target)
+            recon = model(inp)
+        loss, _ = loss_fn(recon.float(), target)  # the loss in fp32, as training.amp does
         return loss
 
     def step() -> None:
@@ -92,6 +106,11 @@ def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: boo
 
     flops = harness.count_flops(lambda: forward_loss().backward()) / args.batch
     opt.zero_grad(set_to_none=True)
+    if args.compile in ("model", "both"):
+        model.compile()
+    if args.compile in ("loss", "both"):
+        loss_fn.compile()
+    first_call_s = harness.first_call_seconds(step, device)
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
@@ -105,14 +124,16 @@ def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: boo
     nparams = sum(p.numel() for p in model.parameters())
     print(f"train step, case {case}: {cfg.configuration}/{cfg.masking} hole={cfg.hole} L={cfg.depth} "
           f"decoder={cfg.decoder_layers}x{cfg.decoder_hidden} params={nparams / 1e6:.2f}M, batch {args.batch}, "
-          f"augment {augment_cfg or 'none'}", flush=True)
+          f"augment {augment_cfg or 'none'}, amp {'bf16' if amp else 'off'}, compile {args.compile}, "
+          f"first step {first_call_s} s", flush=True)
     return harness.run_benchmark(
         bench="train_step", step=step, items_per_step=args.batch, steps_per_repeat=args.steps,
         flops_per_item=flops, flops_counted="fwd+L1-SSIM+bwd (FlopCounterMode), Adam not counted",
         args=args, device=device, amp=amp,
         config={"case": case, "configuration": cfg.configuration, "masking": cfg.masking, "hole": cfg.hole,
                 "depth": cfg.depth, "augment": augment_cfg or {}, "batch": args.batch,
-                "img": f"{args.img_size}x{args.img_size}x{args.channels}", "params_m": round(nparams / 1e6, 2)},
+                "img": f"{args.img_size}x{args.img_size}x{args.channels}", "params_m": round(nparams / 1e6, 2),
+                "compile": args.compile, "first_call_s": first_call_s},
     )
 
 

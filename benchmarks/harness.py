@@ -3,7 +3,10 @@
 Every benchmark in this folder (``bench_train_step.py``, ``bench_score.py``,
 ``bench_predict.py``) runs through :func:`run_benchmark`:
 
-1. warm-up calls of the step (allocator, lazy imports, page cache);
+1. warm-up calls of the step (allocator, lazy imports, page cache); a
+   benchmark with ``--compile`` first times one call apart
+   (:func:`first_call_seconds`, ``first_call_s`` in the RESULT): it holds the
+   compilation, which never enters the timed repeats;
 2. the **matmul peak**, measured just before the timed part: the best
    GFLOP/s of square ``n x n`` matrix products (``2 n^3`` FLOPs each; n = 1024
    on CPU, 8192 on CUDA) over short windows, in fp32 and, where the hardware
@@ -176,8 +179,8 @@ def parse_cases(ap: argparse.ArgumentParser, text: str, known) -> list[str]:
 def add_common_arguments(ap: argparse.ArgumentParser, *, repeats: int = 3, warmup: int = 1) -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (CPU)")
     ap.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
-    ap.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
-                    help="bf16 autocast where it applies; auto = on for CUDA, off for CPU")
+    ap.add_argument("--amp", choices=("auto", "on", "bf16", "off"), default="auto",
+                    help="bf16 autocast where it applies (bf16 = on); auto = on for CUDA, off for CPU")
     ap.add_argument("--repeats", type=int, default=repeats)
     ap.add_argument("--warmup", type=int, default=warmup, help="untimed calls before the peak and the timing")
     ap.add_argument("--peak-seconds", type=float, default=0.6, help="time spent measuring each matmul peak")
@@ -189,14 +192,31 @@ def setup(args: argparse.Namespace) -> tuple[torch.device, bool]:
     """Threads, device and whether AMP (bf16 autocast) is on."""
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    amp = args.amp == "on" or (args.amp == "auto" and device.type == "cuda")
+    amp = args.amp in ("on", "bf16") or (args.amp == "auto" and device.type == "cuda")
     if amp and not bf16_supported(device):
-        raise SystemExit(f"--amp on: {device} has no native bf16")
+        raise SystemExit(f"--amp {args.amp}: {device} has no native bf16")
     return device, amp
 
 
 def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def add_compile_argument(ap: argparse.ArgumentParser, targets: tuple[str, ...]) -> None:
+    """``--compile [TARGET]``: ``torch.compile`` those parts (bare ``--compile`` = the last, widest target)."""
+    ap.add_argument("--compile", nargs="?", choices=("off", *targets), default="off", const=targets[-1],
+                    help=f"torch.compile {'/'.join(targets)} (bare --compile = {targets[-1]}); the compilation "
+                         "happens in the first, separately timed call and is not counted in the timed steps")
+
+
+def first_call_seconds(step: Callable[[], Any], device: torch.device) -> float:
+    """Wall time of the first call of ``step``: with ``torch.compile`` it holds the compilation (tracing,
+    code generation, the C++ build on CPU), which the harness reports apart from the timed steps."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    step()
+    synchronize(device)
+    return round(time.perf_counter() - t0, 2)
 
 
 def run_benchmark(

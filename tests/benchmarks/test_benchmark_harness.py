@@ -71,6 +71,28 @@ def test_score_benchmark_runs_each_case(capsys):
     assert results[1]["scoring"]["map_kinds"] == ["l2", "msgms"]
 
 
+@pytest.mark.skipif(not harness.bf16_supported(torch.device("cpu")), reason="the CPU has no native bf16")
+def test_train_step_benchmark_runs_under_cpu_bf16_autocast(capsys):
+    import bench_train_step
+
+    bench_train_step.main(["--cases", "strict", "--batch", "2", "--img-size", "32", "--steps", "1", "--amp", "bf16",
+                           *FAST])
+    [result] = _results(capsys.readouterr().out)
+    assert result["amp_bf16"] is True and result["compile"] == "off" and result["first_call_s"] > 0
+
+
+def test_compile_argument_defaults_to_the_widest_target():
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    harness.add_compile_argument(ap, ("model", "loss", "both"))
+    assert ap.parse_args([]).compile == "off"
+    assert ap.parse_args(["--compile"]).compile == "both"
+    assert ap.parse_args(["--compile", "loss"]).compile == "loss"
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--compile", "everything"])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_benchmarks_run_on_cuda_with_amp(capsys):
     import bench_score
