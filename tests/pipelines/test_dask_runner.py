@@ -78,8 +78,8 @@ def test_nodes_that_share_memory_data_stay_together_and_a_cycle_is_refused():
         ("one+1", ["one", "two"], ()), ("three", ["three"], ("one+1",))]
 
     # namespace x hands data to y and y back to x: neither task can run first
-    loop = Pipeline([Node(f, "a", "x.m", name="p", namespace="x"), Node(f, "x.m", "y.n", name="q", namespace="y"),
-                     Node(f, "y.n", "x.o", name="r", namespace="x")])
+    loop = Pipeline([Node(f, "a", "m", name="p", namespace="x"), Node(f, "m", "n", name="q", namespace="y"),
+                     Node(f, "n", "o", name="r", namespace="x")])
     with pytest.raises(ValueError, match=r"groups x, y depend on each other"):
         task_groups(loop, lambda name: False)
 
