@@ -1,33 +1,41 @@
 #!/usr/bin/env python
 """Check that ``predict`` scored a class's test images exactly as evaluation did.
 
-    python scripts/compare_predict_scores.py \
-        --evaluation data/07_model_output/<run>/<scoring>/anomaly_map_index.csv \
-        --predictions data/07_model_output/predictions/bottle/squares_rows-paper/predictions.csv
+    kedro run --pipelines=train_eval --params class=bottle
+    kedro run --pipelines=predict --params class=bottle        # the registered model, the class's test images
+    python scripts/compare_predict_scores.py --params class=bottle
 
-Rows are matched by image (``broken_large/000`` in the evaluation index,
-``broken_large/000.png`` in predictions). Exit status 1 unless every image is
-present in both and the scores are bitwise equal.
+Both tables come from the project's catalog for the same ``--params`` (scripts/_project.py): the
+heatmaps pipeline's ``anomaly_map_index`` of that run and the predict pipeline's ``predictions``
+(``predict.output_dir``). Rows are matched by image (``broken_large/000`` in the index,
+``broken_large/000.png`` in predictions). Exit status 1 unless every image is present in both and
+the scores are bitwise equal.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import numpy as np
-import pandas as pd
+
+from _project import add_project_arguments, project_context, run_folders
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--evaluation", required=True, type=Path, help="anomaly_map_index.csv of the heatmaps pipeline")
-    ap.add_argument("--predictions", required=True, type=Path, help="predictions.csv of the predict pipeline")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_project_arguments(parser)
+    args = parser.parse_args(argv)
+    catalog = project_context(args).catalog
+    for name, pipeline in (("anomaly_map_index", "train_eval"), ("predictions", "predict")):
+        if not catalog.exists(name):
+            print(f"No {name} for these parameters (run {run_folders()}): run kedro run --pipelines={pipeline}"
+                  f"{' --params ' + args.params if args.params else ''} first.", file=sys.stderr)
+            return 2
 
-    evaluation = pd.read_csv(args.evaluation)[["name", "score"]]
-    predictions = pd.read_csv(args.predictions)
+    evaluation = catalog.load("anomaly_map_index")[["name", "score"]]
+    predictions = catalog.load("predictions")
     predictions["name"] = [str(PurePosixPath(p).with_suffix("")) for p in predictions["path"]]
     joined = evaluation.merge(predictions[["name", "score", "error"]], on="name", how="outer",
                               suffixes=("_evaluation", "_predict"), indicator=True)

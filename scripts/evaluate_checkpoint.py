@@ -1,62 +1,64 @@
 #!/usr/bin/env python
-"""Evaluate the current best checkpoint of a run that is still training (or was stopped).
+"""Evaluate the best checkpoint of a run that is still training (or was stopped): an interim look.
 
-    python scripts/evaluate_checkpoint.py <run name>                # e.g. bottle-default-squares_rows-strict-s0-3f9a1c
-    python scripts/evaluate_checkpoint.py bottle squares_rows strict  # a run of the old layout
+    python scripts/evaluate_checkpoint.py --params class=bottle           # the run of kedro run --params class=bottle
+    python scripts/evaluate_checkpoint.py --params class=bottle,recipe=paper,seed=1
 
-Loads data/06_models/<run>/checkpoints/best.pt into a MeTAL of the pipeline's
-parameters (conf/base/parameters_training.yml defaults: D=128, H=4, decoder
-1x512; depth from the class), scores the ingested test set of the run's split
-(data/05_model_input/<split>/test.npz, the split named in the checkpoint;
-old layout: data/05_model_input/<class>/test.npz) with the pipeline's scoring rule
-(sigma 4, max) and prints the evaluation pipeline's overall metrics at the
-masks' original resolution. An interim look, not a finished protocol run.
+The run is the one ``kedro run --pipelines=train_eval`` makes with the same ``--params``; everything
+is read through the project (scripts/_project.py): the split's train, validation and test sets from
+the catalog, ``<training.checkpoint_root>/<run>/checkpoints/best.pt`` loaded into the network the
+``model`` parameters and the data describe, then the pipeline's own nodes: ``build_detector``
+(scoring parameters of the recipe, threshold from validation normals), ``score_test_set`` and
+``evaluate`` (evaluation parameters). It prints the overall metrics and writes nothing. On a
+finished run it reproduces the run's ``metrics.json``, since training restores the best weights.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-import torch
-
-from metal_pipeline.data.image_set import ImageSet
-from metal_pipeline.inference.detector import AnomalyDetector
-from metal_pipeline.metrics.report import evaluate_localization
-from metal_pipeline.model import MeTAL, MeTALConfig, default_depth
-from metal_pipeline.scoring.ground_truth import masks_and_maps
+from _project import add_project_arguments, project_context, run_folders
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) == 1:
-        run = argv[0]
-        # <class>-<recipe>-<config>-<masking>-s<seed>-<hash> (metal_pipeline.run_identity.run_name)
-        parts = run.split("-")
-        class_name, config, masking = "-".join(parts[:-5]), parts[-4], parts[-3]
-        last = torch.load(f"data/06_models/{run}/checkpoints/last.pt", map_location="cpu", weights_only=True)
-        split = last["fingerprint_parts"]["extra.split"]["name"]
-        test_path = f"data/05_model_input/{split}/test.npz"
-    elif len(argv) == 3:
-        class_name, config, masking = argv
-        run = f"{class_name}/{config}-{masking}"
-        test_path = f"data/05_model_input/{class_name}/test.npz"
-    else:
-        print(__doc__)
-        return 2
-    checkpoint = torch.load(f"data/06_models/{run}/checkpoints/best.pt", map_location="cpu", weights_only=True)
-    test = ImageSet.load(test_path)
-    cfg = MeTALConfig(img_size=test.size, channels=test.channels, depth=default_depth(class_name),
-                      configuration=config, masking=masking)
-    net = MeTAL(cfg)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_project_arguments(parser)
+    args = parser.parse_args(argv)
+    context = project_context(args)
+    params, catalog = context.params, context.catalog
+
+    from metal_pipeline import run_identity
+    from metal_pipeline.model import MeTAL
+    from metal_pipeline.pipelines.evaluation.nodes import evaluate
+    from metal_pipeline.pipelines.heatmaps.nodes import score_test_set
+    from metal_pipeline.pipelines.training.nodes import build_detector, model_config
+    from metal_pipeline.training import BEST_CHECKPOINT, load_best_checkpoint
+
+    run = run_identity.run_name(params)
+    checkpoints = run_identity.run_dir(params["training"]["checkpoint_root"], run) / "checkpoints"
+    if not (checkpoints / BEST_CHECKPOINT).is_file():
+        print(f"No {checkpoints / BEST_CHECKPOINT}: run {run} has not finished an epoch with these parameters "
+              f"(kedro run --pipelines=train_eval{' --params ' + args.params if args.params else ''}).",
+              file=sys.stderr)
+        return 1
+    train, val, test = (catalog.load(name) for name in ("train_set", "val_set", "test_set"))
+    manifest = catalog.load("split_manifest")
+    checkpoint = load_best_checkpoint(checkpoints)
+    net = MeTAL(model_config(train, params["class"], params["config"], params["masking"], params["model"]))
     net.load_state_dict(checkpoint["model"])
-    scores = AnomalyDetector(net, sigma=4.0).score(test.images)
-    masks, maps = masks_and_maps(test, scores.maps, "original")
-    report = evaluate_localization(masks, maps, test.labels, test.defects, scores.scores)
-    print(f"{run} best.pt from epoch {checkpoint['epoch']} "
-          f"(val loss {checkpoint['val_loss']:.5f}):")
+    summary = {"run_name": run, "class": params["class"], "recipe": params["recipe"],
+               "configuration": params["config"], "masking": params["masking"], "seed": params["seed"],
+               "split": {"name": manifest["split"], "digests": manifest["digests"]}}
+    detector, card = build_detector(net, val, params["scoring"], summary)
+    report, _ = evaluate(score_test_set(detector, test, params["heatmaps"]), test, params["evaluation"],
+                         params["class"], params["config"], params["masking"])
+    print(f"{run_folders()}: best.pt from epoch {checkpoint['epoch']} (val loss {checkpoint['val_loss']:.5f}), "
+          f"threshold {card['threshold']:.6g}, {report['resolution']} resolution:")
     for metric, value in report["overall"].items():
         print(f"  {metric}: {value:.4f}" if isinstance(value, float) else f"  {metric}: {value}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

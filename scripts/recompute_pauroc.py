@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Recompute pAUROC@0.3 from exported anomaly maps and the ground-truth masks, independently.
+"""Recompute the pAUROC (MVTec-normalised) from exported anomaly maps and the ground-truth masks, independently.
 
 Uses only numpy, tifffile and Pillow -- none of metal_pipeline's code -- so it
 checks the whole chain (export, resizing, pooling, integration) against the
@@ -11,8 +11,10 @@ value the evaluation pipeline reported.
         --metrics data/08_reporting/<run>/<scoring>/metrics.json
 
 Definition (MVTec AD, IJCV 2021): pool every test pixel of the class (good
-images included); ROC over all thresholds; area from FPR 0 to 0.3 with linear
-interpolation at 0.3; divided by 0.3. Exit status 1 if it differs from the
+images included); ROC over all thresholds; area from FPR 0 to max_fpr with
+linear interpolation at max_fpr; divided by max_fpr. max_fpr is the one the
+evaluation used (``max_fpr`` in metrics.json, from ``evaluation.max_fpr``);
+without --metrics give --max-fpr. Exit status 1 if it differs from the
 reported value by more than --tolerance.
 """
 
@@ -53,9 +55,23 @@ def main() -> int:
     ap.add_argument("--maps", required=True, type=Path, help="the anomaly_maps folder written by the heatmaps pipeline")
     ap.add_argument("--dataset", required=True, type=Path, help="the class folder in MVTec layout (holds ground_truth/)")
     ap.add_argument("--metrics", type=Path, help="metrics.json of the evaluation pipeline, to compare with")
-    ap.add_argument("--max-fpr", type=float, default=0.3)
+    ap.add_argument("--max-fpr", type=float, help="FPR limit (default: the one in --metrics)")
     ap.add_argument("--tolerance", type=float, default=1e-4)
     args = ap.parse_args()
+    reported = json.loads(args.metrics.read_text()) if args.metrics else None
+    if reported is not None:
+        if reported.get("resolution", "original") != "original":
+            print(f"{args.metrics} was evaluated at {reported['resolution']} resolution; the maps and masks "
+                  "compared here are at the masks' original size (evaluation.resolution=original)", file=sys.stderr)
+            return 2
+        if args.max_fpr is not None and args.max_fpr != reported["max_fpr"]:
+            print(f"--max-fpr {args.max_fpr:g} differs from the evaluation's {reported['max_fpr']:g} "
+                  f"({args.metrics})", file=sys.stderr)
+            return 2
+        args.max_fpr = float(reported["max_fpr"])
+    elif args.max_fpr is None:
+        print("give --metrics (its max_fpr is used) or --max-fpr", file=sys.stderr)
+        return 2
 
     class_name = args.dataset.name
     test_root = args.maps / class_name / "test"
@@ -82,8 +98,8 @@ def main() -> int:
         scores.append(amap.ravel())
     value = partial_auc(np.concatenate(labels).astype(np.int64), np.concatenate(scores), args.max_fpr)
     print(f"maps: {len(tiffs)}  pixels: {sum(l.size for l in labels)}  recomputed pAUROC@{args.max_fpr}: {value:.6f}")
-    if args.metrics:
-        reported = json.loads(args.metrics.read_text())["overall"][f"pauroc_{args.max_fpr:g}"]
+    if reported is not None:
+        reported = reported["overall"][f"pauroc_{args.max_fpr:g}"]
         diff = abs(reported - value)
         print(f"reported: {reported:.6f}  |difference|: {diff:.2e}  tolerance: {args.tolerance:g}")
         if diff > args.tolerance:

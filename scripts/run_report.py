@@ -1,40 +1,37 @@
 #!/usr/bin/env python
 """Print one finished run's facts as Markdown, for docs/RESULTS.md.
 
-    python scripts/run_report.py <run name>                    # e.g. bottle-default-squares_rows-strict-s0-3f9a1c
-    python scripts/run_report.py bottle squares_rows paper     # a run of the old <class>/<config>-<masking> layout
+    python scripts/run_report.py --params class=bottle              # the run of kedro run --params class=bottle
+    python scripts/run_report.py --params class=head_ct,recipe=paper,seed=1
 
-Reads data/06_models/<run>/training_summary.json, data/08_reporting/<run>/training_history.csv
-and data/08_reporting/<run>/scoring-<hash>/metrics.json (the newest scoring folder).
+The run is the one ``kedro run --pipelines=train_eval`` makes with the same ``--params``: its
+``training_summary``, ``training_history`` and ``metrics`` are read through the project's catalog
+(scripts/_project.py), so the scoring folder is the one of the current scoring, heatmaps and
+evaluation parameters, not whichever was written last.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import sys
-from pathlib import Path
 
-import pandas as pd
+from _project import add_project_arguments, project_context, run_folders
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) == 1:
-        run = argv[0]
-        scored = sorted(Path(f"data/08_reporting/{run}").glob("scoring-*/metrics.json"), key=lambda p: p.stat().st_mtime)
-        if not scored:
-            print(f"No data/08_reporting/{run}/scoring-*/metrics.json: evaluate the run first.")
-            return 1
-        metrics_path = scored[-1]
-    elif len(argv) == 3:
-        class_name, config, masking = argv
-        run = f"{class_name}/{config}-{masking}"
-        metrics_path = Path(f"data/08_reporting/{run}/metrics.json")
-    else:
-        print(__doc__)
-        return 2
-    summary = json.loads(Path(f"data/06_models/{run}/training_summary.json").read_text())
-    metrics = json.loads(metrics_path.read_text())
-    history = pd.read_csv(f"data/08_reporting/{run}/training_history.csv")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_project_arguments(parser)
+    args = parser.parse_args(argv)
+    catalog = project_context(args).catalog
+    missing = [name for name in ("training_summary", "training_history", "metrics") if not catalog.exists(name)]
+    if missing:
+        print(f"No {', '.join(missing)} of run {run_folders()}: finish it first (kedro run "
+              f"--pipelines=train_eval{' --params ' + args.params if args.params else ''}).", file=sys.stderr)
+        return 1
+    summary = catalog.load("training_summary")
+    history = catalog.load("training_history")
+    metrics = catalog.load("metrics")
+    run = summary["run_name"]
 
     print(f"Run `{run}` ({summary['n_parameters']:,} parameters, seed {summary['seed']}):\n")
     print("| training | value |\n|---|---|")
@@ -56,4 +53,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

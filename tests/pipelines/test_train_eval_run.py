@@ -151,6 +151,50 @@ def test_exported_maps_reproduce_the_reported_pauroc(trained_project):
     assert "recomputed pAUROC@0.3" in result.stdout
 
 
+def run_script(project, script, params):
+    """``python scripts/<script> --project <project> --params <params>``, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    from kedro_project import PROJECT_ROOT, params_arg
+
+    env = dict(os.environ, KEDRO_DISABLE_TELEMETRY="true", MLFLOW_DISABLE_TELEMETRY="true", MPLBACKEND="Agg",
+               MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
+    return subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / script), "--project", str(project),
+                           "--params", params_arg(params)], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_scripts_find_the_run_through_the_catalog(trained_project):
+    """evaluate_checkpoint (best.pt through the pipeline's nodes, every setting from conf/) reproduces the
+    run's metrics.json; run_report prints the run's tables; compare_predict_scores finds predict's scores
+    bitwise equal to evaluation's; each finds the run from the --params alone."""
+    project, _ = trained_project
+    layout = run_layout(project)
+    params = {"class": "widget", **TINY_PARAMS}
+    metrics = json.loads((layout["reports"] / "metrics.json").read_text())
+
+    result = run_script(project, "evaluate_checkpoint.py", params)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    printed = dict(line.strip().split(": ", 1) for line in result.stdout.splitlines() if line.startswith("  "))
+    assert printed == {k: f"{v:.4f}" if isinstance(v, float) else str(v) for k, v in metrics["overall"].items()}
+    assert f"{layout['name']}/{layout['scored'].name}: best.pt from epoch" in result.stdout
+
+    result = run_script(project, "run_report.py", params)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"Run `{layout['name']}`" in result.stdout
+    assert f"| all | {metrics['overall']['pauroc_0.3']:.4f} |" in result.stdout
+
+    missing = run_script(project, "compare_predict_scores.py", params)
+    assert missing.returncode == 2 and "--pipelines=predict" in missing.stderr
+    predicted = kedro_run(project, "predict", params)  # the registered model on the class's test images
+    assert predicted.returncode == 0, predicted.stdout[-3000:] + predicted.stderr[-3000:]
+    result = run_script(project, "compare_predict_scores.py", params)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    n = len((layout["output"] / "anomaly_map_index.csv").read_text().splitlines()) - 1  # one row per test image
+    assert f"images: {n}  bitwise-equal scores: {n}  max |difference|: 0" in result.stdout
+
+
 def test_mlflow_ui_command_from_readme_serves_the_runs(trained_project):
     """The README's MLflow UI command (mlflow server, one worker, loopback) works offline."""
     import os
