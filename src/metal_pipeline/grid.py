@@ -96,18 +96,23 @@ def seed_list(seeds: Any, seed: Any = 0) -> list[int]:
     return values
 
 
+def selection(value: Any, known: Sequence[str], parameter: str, noun: str) -> list[str]:
+    """The items of ``known`` that parameter ``value`` names (``a+b``, a list), in ``known``'s order;
+    ``None``/``"all"`` -> all of them. An unknown or empty choice is a ``ValueError`` naming ``noun``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all", "null", "none")):
+        return list(known)
+    wanted = [str(v) for v in _items(value)]
+    unknown = [v for v in wanted if v not in known]
+    if unknown:
+        raise ValueError(f"unknown {noun}(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if not wanted:
+        raise ValueError(f"{parameter} must name at least one {noun}")
+    return [k for k in known if k in wanted]
+
+
 def config_list(configs: Any) -> list[str]:
     """The configurations of a grid, in the paper's order. ``None``/``"all"`` -> all six."""
-    known = configurations()
-    if configs is None or (isinstance(configs, str) and configs.strip().lower() in ("", "all", "null", "none")):
-        return list(known)
-    wanted = [str(c) for c in _items(configs)]
-    unknown = [c for c in wanted if c not in known]
-    if unknown:
-        raise ValueError(f"unknown configuration(s) {', '.join(unknown)}; known: {', '.join(known)}")
-    if not wanted:
-        raise ValueError("configs must name at least one configuration")
-    return [c for c in known if c in wanted]
+    return selection(configs, configurations(), "configs", "configuration")
 
 
 def seeds_label(seeds: Sequence[int]) -> str:

@@ -72,15 +72,7 @@ def check_baseline(name: str) -> str:
 
 def method_list(methods: Any) -> list[str]:
     """The methods of a comparison, in table order. ``None``/``"all"`` -> all four."""
-    if methods is None or (isinstance(methods, str) and methods.strip().lower() in ("", "all", "null", "none")):
-        return list(METHODS)
-    wanted = [str(m) for m in grid._items(methods)]
-    unknown = [m for m in wanted if m not in METHODS]
-    if unknown:
-        raise ValueError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
-    if not wanted:
-        raise ValueError("methods must name at least one method")
-    return [m for m in METHODS if m in wanted]
+    return grid.selection(methods, METHODS, "methods", "method")
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,8 @@ def remove_stale_outputs(output_dir: str | Path, out: PurePosixPath) -> str:
     to remove). A file that cannot be removed stops the run (``OutputWriteError``),
     since leaving it would pair a stale heatmap with the new error row.
     """
-    removed = []
-    for path in (Path(output_dir) / HEATMAPS_DIR / f"{out}.tiff", Path(output_dir) / OVERLAYS_DIR / f"{out}.png"):
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise write_error(path, exc, action="remove") from exc
-        removed.append(str(path))
+    removed = [str(path) for path in (Path(output_dir) / HEATMAPS_DIR / f"{out}.tiff",
+                                      Path(output_dir) / OVERLAYS_DIR / f"{out}.png") if _remove(path)]
     if not removed:
         return ""
     return f"The heatmap and overlay of an earlier run for this file were removed ({', '.join(removed)})."
@@ -50,13 +43,20 @@ def write_outputs(heatmap_path: Path, overlay_path: Path, smap: np.ndarray, prep
     with atomic_path(heatmap_path) as tmp:
         tifffile.imwrite(tmp, np.ascontiguousarray(heatmap, dtype=np.float32))
     if not overlays:
-        try:
-            overlay_path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise write_error(overlay_path, exc, action="remove") from exc
+        _remove(overlay_path)
         return
     picture = overlay_heatmap(prepared.display, heatmap, overlay_scale(heatmap, threshold), colormap, alpha)
     with atomic_path(overlay_path) as tmp:
         Image.fromarray(picture).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+
+
+def _remove(path: Path) -> bool:
+    """Delete ``path`` if it is there (True when it was); a file that cannot be removed is an
+    ``OutputWriteError`` naming it."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise write_error(path, exc, action="remove") from exc
+    return True

@@ -15,6 +15,16 @@ import numpy as np
 ArrayOrList = np.ndarray | Sequence[np.ndarray]
 
 
+def _flatten(arrays: ArrayOrList, what: str) -> np.ndarray:
+    """One flat vector: a view of an array, the concatenation of a list of arrays of any shapes."""
+    if isinstance(arrays, np.ndarray):
+        return arrays.reshape(-1)
+    parts = [np.asarray(a).reshape(-1) for a in arrays]
+    if not parts:
+        raise ValueError(f"{what}: no arrays given")
+    return np.concatenate(parts)
+
+
 def pool_scores(scores: ArrayOrList, *, what: str = "scores") -> np.ndarray:
     """Flatten scores to 1-D floating point; a view when ``scores`` is a contiguous float array.
 
@@ -22,13 +32,7 @@ def pool_scores(scores: ArrayOrList, *, what: str = "scores") -> np.ndarray:
     pool); any other dtype (ints, float16) becomes float64 / float32.
     Raises ``ValueError`` on an empty pool or a non-finite score.
     """
-    if isinstance(scores, np.ndarray):
-        flat = scores.reshape(-1)
-    else:
-        parts = [np.asarray(s).reshape(-1) for s in scores]
-        if not parts:
-            raise ValueError(f"{what}: no arrays given")
-        flat = np.concatenate(parts)
+    flat = _flatten(scores, what)
     if flat.dtype == np.float16:
         flat = flat.astype(np.float32)
     elif flat.dtype not in (np.float32, np.float64):
@@ -45,13 +49,7 @@ def pool_labels(labels: ArrayOrList, *, what: str = "labels") -> np.ndarray:
 
     So masks stored as {0, 1} or {0, 255} both work.
     """
-    if isinstance(labels, np.ndarray):
-        flat = labels.reshape(-1)
-    else:
-        parts = [np.asarray(m).reshape(-1) for m in labels]
-        if not parts:
-            raise ValueError(f"{what}: no arrays given")
-        flat = np.concatenate(parts)
+    flat = _flatten(labels, what)
     if flat.dtype != np.bool_:
         flat = flat > 0
     return flat

@@ -1,4 +1,5 @@
-"""Mean ± std over seeds, and the metric columns every results table shows (Table 3, Table 4).
+"""The runs of a grid as a frame, mean ± std over seeds, and the metric columns every results table
+shows (Table 3, Table 4).
 
 No Kedro: the ablation's and the baselines' table nodes both build on these.
 """
@@ -6,7 +7,7 @@ No Kedro: the ablation's and the baselines' table nodes both build on these.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,32 @@ RUN_FIELDS = ("run_name", "reused", "best_epoch", "stopped_epoch", "wall_seconds
 PAUROC_NOTE = ("pAUROC@0.3 MVTec = area up to FPR 0.3 divided by 0.3 (random 0.15); McClish = sklearn's "
                "roc_auc_score(max_fpr=0.3) (random 0.5); the paper's own MeTAL values compare with the "
                "McClish and pixel AUROC columns (docs/METRICS.md).")
+
+
+def runs_frame(inputs: Mapping[str, Any], keys: Sequence[str], by: str, order: Sequence[str],
+               label_fields: Callable[[str], dict[str, Any]] | None = None) -> pd.DataFrame:
+    """One row per run of a table node's ``inputs`` (``<label>__s<seed>__metrics``, a run's tidy metrics
+    table, and ``<label>__s<seed>__summary``, its training summary): class, recipe, configuration and
+    masking, ``label_fields(<label>)``, the seed, :data:`RUN_FIELDS` and the overall metrics. Rows
+    sorted by column ``by`` in ``order``, then seed; columns ``keys``, ``seed``, run fields, metrics."""
+    rows = []
+    for key in sorted(k for k in inputs if k.endswith("__metrics")):
+        stem = key[: -len("__metrics")]
+        label, seed = stem.rsplit("__s", 1)
+        metrics, summary = inputs[key], dict(inputs.get(f"{stem}__summary") or {})
+        overall = metrics[metrics["defect"] == "all"]
+        first = overall.iloc[0]
+        row: dict[str, Any] = {"class": first["class"], "recipe": summary.get("recipe"),
+                               "configuration": first["configuration"], "masking": first["masking"],
+                               **(label_fields(label) if label_fields else {}), "seed": int(summary.get("seed", seed))}
+        row.update({field: summary.get(field) for field in RUN_FIELDS})
+        row.update(dict(zip(overall["metric"], overall["value"].astype(float))))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    rank = {name: i for i, name in enumerate(order)}
+    frame = frame.sort_values([by, "seed"], key=lambda s: s.map(rank) if s.name == by else s,
+                              kind="stable").reset_index(drop=True)
+    return frame[list(keys) + ["seed", *RUN_FIELDS, *(m for m in TABLE_METRICS if m in frame.columns)]]
 
 
 def summarise(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
@@ -61,3 +88,17 @@ def spread_label(n_seeds: Sequence[int]) -> str:
     """``mean ± sample standard deviation over 3 seeds`` or ``one seed``."""
     n = sorted({int(v) for v in n_seeds}) or [0]
     return "mean ± sample standard deviation over " + "/".join(map(str, n)) + " seeds" if max(n) > 1 else "one seed"
+
+
+def metrics_note(shown: Iterable[str]) -> str:
+    """What a Markdown table's metric columns mean: the two pAUROC conventions, or, without pixel
+    columns (Head CT has no pixel labels), that it has the layout of the paper's Table 5."""
+    if set(shown) & PIXEL_METRICS:
+        return PAUROC_NOTE
+    return "No pixel labels: image AUROC only, the layout of the paper's Table 5."
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """``| a | b |`` lines: the header, the rule, one line per row of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])

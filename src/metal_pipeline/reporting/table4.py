@@ -12,18 +12,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from metal_pipeline.baselines.methods import LABELS, METHODS
+from metal_pipeline.reporting import summary
 from metal_pipeline.reporting.ablation import ablation_figure
 from metal_pipeline.reporting.paper_values import paper_values
-from metal_pipeline.reporting.summary import (
-    MARKDOWN_COLUMNS,
-    PAUROC_NOTE,
-    PIXEL_METRICS,
-    RUN_FIELDS,
-    TABLE_METRICS,
-    cell,
-    spread_label,
-    summarise,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +37,7 @@ def table4_tables(class_name: str, inputs: Mapping[str, Any]) -> tuple[pd.DataFr
         convention) and a bar figure (std as error bars; the paper's values as their own groups).
     """
     runs = runs_frame(inputs)
-    table = summarise(runs, KEYS)
+    table = summary.summarise(runs, KEYS)
     markdown = to_markdown(table, class_name)
     logger.info("Table 4-style comparison (%d runs):\n%s", len(runs), markdown)
     return runs, table, markdown, figure(table, class_name)
@@ -54,31 +45,14 @@ def table4_tables(class_name: str, inputs: Mapping[str, Any]) -> tuple[pd.DataFr
 
 def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
     """One row per run: class, method, label, recipe, configuration, masking, seed, run fields, metrics."""
-    rows = []
-    for key in (k for k in inputs if k.endswith("__metrics")):
-        stem = key[: -len("__metrics")]
-        method, seed = stem.rsplit("__s", 1)
-        metrics, summary = inputs[key], dict(inputs.get(f"{stem}__summary") or {})
-        overall = metrics[metrics["defect"] == "all"]
-        first = overall.iloc[0]
-        row: dict[str, Any] = {"class": first["class"], "method": method, "label": LABELS.get(method, method),
-                               "recipe": summary.get("recipe"), "configuration": first["configuration"],
-                               "masking": first["masking"], "seed": int(summary.get("seed", seed))}
-        row.update({field: summary.get(field) for field in RUN_FIELDS})
-        row.update(dict(zip(overall["metric"], overall["value"].astype(float))))
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    order = {name: i for i, name in enumerate(METHODS)}
-    frame = frame.sort_values(["method", "seed"], key=lambda s: s.map(order) if s.name == "method" else s,
-                              kind="stable").reset_index(drop=True)
-    metric_columns = [m for m in TABLE_METRICS if m in frame.columns]
-    return frame[KEYS + ["seed", *RUN_FIELDS, *metric_columns]]
+    return summary.runs_frame(inputs, KEYS, "method", METHODS,
+                              lambda method: {"method": method, "label": LABELS.get(method, method)})
 
 
 def _shown(table: pd.DataFrame, class_name: str) -> dict[str, str]:
     """Markdown columns with a value in our rows or in the paper's."""
     published = {v.metric for v in paper_values(class_name)}
-    return {m: label for m, label in MARKDOWN_COLUMNS.items()
+    return {m: label for m, label in summary.MARKDOWN_COLUMNS.items()
             if (m in table.columns and table[m].notna().any()) or m in published}
 
 
@@ -90,23 +64,17 @@ def to_markdown(table: pd.DataFrame, class_name: str) -> str:
     """
     shown = _shown(table, class_name)
     header = ["method", "configuration", "masking", "seeds", *shown.values()]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table.to_dict("records"):
-        cells = [str(row["label"]), str(row["configuration"]), str(row["masking"]),
-                 str(row["seeds"]).replace(" ", ", ")]
-        cells += [cell(row.get(m, math.nan), row.get(f"{m}_std")) for m in shown]
-        lines.append("| " + " | ".join(cells) + " |")
+    rows = [[str(row["label"]), str(row["configuration"]), str(row["masking"]), str(row["seeds"]).replace(" ", ", "),
+             *(summary.cell(row.get(m, math.nan), row.get(f"{m}_std")) for m in shown)]
+            for row in table.to_dict("records")]
     notes = []
     for i, value in enumerate(paper_values(class_name), start=1):
-        cells = [f"{value.method} [{i}]", "—", "—", "—"]
-        cells += [cell(value.value, value.std) if m == value.metric else "—" for m in shown]
-        lines.append("| " + " | ".join(cells) + " |")
+        rows.append([f"{value.method} [{i}]", "—", "—", "—",
+                     *(summary.cell(value.value, value.std) if m == value.metric else "—" for m in shown)])
         notes.append(f"[{i}] {value.source}.")
     title = (f"Class {class_name}: MeTAL's default and paper recipes and the autoencoders of Bergmann et al. "
-             f"2019, trained on one split and scored by the same code; {spread_label(table['n_seeds'])}. ")
-    title += PAUROC_NOTE if set(shown) & PIXEL_METRICS else "No pixel labels: image AUROC only, the layout of " \
-                                                            "the paper's Table 5."
-    text = title + "\n\n" + "\n".join(lines) + "\n"
+             f"2019, trained on one split and scored by the same code; {summary.spread_label(table['n_seeds'])}. ")
+    text = title + summary.metrics_note(shown) + "\n\n" + summary.markdown_table(header, rows) + "\n"
     return text + ("\n" + " ".join(notes) + "\n" if notes else "")
 
 
@@ -121,5 +89,6 @@ def figure(table: pd.DataFrame, class_name: str) -> Figure:
         labels.append(f"{value.method}\n(published)")
     extra = [c for v in paper_values(class_name) for c in (v.metric, f"{v.metric}_std") if c not in table.columns]
     frame = pd.DataFrame(rows, columns=list(table.columns) + extra)
-    title = f"Class {class_name}: MeTAL recipes vs autoencoder baselines ({spread_label(table['n_seeds'])})"
-    return ablation_figure(frame, shown, labels=MARKDOWN_COLUMNS, group_labels=labels, title=title)
+    title = (f"Class {class_name}: MeTAL recipes vs autoencoder baselines "
+             f"({summary.spread_label(table['n_seeds'])})")
+    return ablation_figure(frame, shown, labels=summary.MARKDOWN_COLUMNS, group_labels=labels, title=title)

@@ -16,13 +16,13 @@ The table node gathers every run's metrics into the table.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 from kedro.pipeline import Node, Pipeline
 
 from metal_pipeline.baselines.methods import MethodRun, is_metal, make_runs
 from metal_pipeline.pipelines.evaluation import create_pipeline as evaluation_pipeline
+from metal_pipeline.pipelines.grid_pipeline import namespaced_runs, table_node
 from metal_pipeline.pipelines.heatmaps import create_pipeline as heatmaps_pipeline
 from metal_pipeline.pipelines.training import create_pipeline as training_pipeline
 from metal_pipeline.pipelines.training.nodes import build_detector
@@ -31,7 +31,6 @@ from .nodes import table4_tables, train_conv_ae
 
 #: Parameters every run shares (``params:<name>`` outside the namespace).
 SHARED_PARAMETERS = ("class", "heatmaps", "evaluation", "tracking_prefix")
-SHARED_INPUTS = {"train_set", "val_set", "test_set", "split_manifest"}
 
 
 def conv_ae_template() -> Pipeline:
@@ -55,34 +54,9 @@ def metal_template() -> Pipeline:
 def create_pipeline(runs: Iterable[MethodRun] | None = None, **kwargs) -> Pipeline:
     """The comparison's runs (default: the four methods, seed 0) and the table node."""
     runs = list(runs) if runs is not None else make_runs(None, None, 0)
-    parameters = {f"params:{p}": f"params:{p}" for p in SHARED_PARAMETERS}
-    # Every run is named with the split the runs share (ingestion.split_seed fixed, metal_pipeline.grid).
-    parameters["params:ingestion"] = "params:ablation_ingestion"
-    per_run = [Pipeline(metal_template() if is_metal(run.method) else conv_ae_template(), namespace=run.namespace,
-                        inputs=SHARED_INPUTS, parameters=parameters) for run in runs]
-    with warnings.catch_warnings():
-        # Mapping onto the namespaced names ("table4.<method>.s<seed>.metrics_table") is the documented
-        # way to consume namespace outputs; Kedro still warns about the dots.
-        warnings.filterwarnings("ignore", message=".*dataset names contain '.' characters.*")
-        table = _table_pipeline(runs)
-    return sum(per_run, Pipeline([])) + table
-
-
-def _key(run: MethodRun, what: str) -> str:
-    return f"{run.method}__s{run.seed}__{what}"
-
-
-def _table_pipeline(runs: list[MethodRun]) -> Pipeline:
-    local = {_key(run, what): f"{run.namespace}.{dataset}" for run in runs
-             for what, dataset in (("metrics", "metrics_table"), ("summary", "training_summary"))}
-    return Pipeline(
-        [
-            Node(
-                table4_tables,
-                inputs={"class_name": "params:class", **{name: name for name in local}},
-                outputs=["table4_runs", "table4_table", "table4_markdown", "table4_figure"],
-                name="table4_table",
-            )
-        ],
-        inputs=local,
-    )
+    table = table_node(runs, lambda run: run.method, table4_tables, name="table4_table",
+                       outputs=["table4_runs", "table4_table", "table4_markdown", "table4_figure"],
+                       inputs={"class_name": "params:class"})
+    per_run = namespaced_runs(runs, lambda run: metal_template() if is_metal(run.method) else conv_ae_template(),
+                              SHARED_PARAMETERS)
+    return per_run + table
