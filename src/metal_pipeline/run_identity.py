@@ -10,7 +10,9 @@ determines the output:
   configuration, masking, seed and every ``model`` and ``training`` parameter
   except the purely operational ones in :data:`OPERATIONAL`, e.g.
   ``bottle-default-squares_rows-strict-s0-3f9a1c``. New keys in ``model`` or
-  ``training`` change the hash automatically (an exclude list, not an include list).
+  ``training`` change the hash automatically (an exclude list, not an include list),
+  unless :data:`IDENTITY_DEFAULTS` names the value that reproduces the runs
+  named before the key existed (``training.amp: off``): that value is left out.
 * **scoring** (``<run>/<scoring>/`` under 06, 07 and 08): the scoring,
   heatmaps and evaluation parameters (again minus operational ones), e.g.
   ``scoring-8d41f0``. Maps, thresholds, detectors and reports live there.
@@ -36,11 +38,21 @@ from typing import Any
 #: Everything else in these sections is included, including keys added later.
 OPERATIONAL: Mapping[str, frozenset[str]] = {
     "training": frozenset({"progress", "log_every", "checkpoint_every", "device", "num_threads", "resume",
-                           "checkpoint_root"}),
+                           "checkpoint_root",
+                           # torch.compile reorders floating-point work as device and num_threads do; bf16
+                           # (training.amp) changes the arithmetic itself and is hashed
+                           "compile"}),
     "model": frozenset(),
     "scoring": frozenset({"batch_size"}),
     "heatmaps": frozenset({"batch_size", "device", "output_root"}),
     "evaluation": frozenset(),
+}
+
+#: Keys added after runs were named, per section, with the values that reproduce those runs: left out of
+#: the hashes while they hold one of them, so existing run names stay valid; any other value is hashed.
+#: (``False`` for ``amp``: YAML 1.1 reads an unquoted ``off`` as false.)
+IDENTITY_DEFAULTS: Mapping[str, Mapping[str, tuple[Any, ...]]] = {
+    "training": {"amp": ("off", False)},
 }
 
 #: Sections whose (non-operational) values define the trained weights / the maps and reports.
@@ -80,6 +92,14 @@ def _plain(value: Any) -> Any:
 
 def _without(section: Mapping[str, Any] | None, excluded: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in dict(section or {}).items() if k not in excluded}
+
+
+def _identity_part(params: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """A section's values that name its outputs: without the operational keys and without the keys
+    that still hold their :data:`IDENTITY_DEFAULTS` value."""
+    defaults = IDENTITY_DEFAULTS.get(section, {})
+    return {k: v for k, v in _without(params.get(section), OPERATIONAL[section]).items()
+            if not (k in defaults and any(type(v) is type(d) and v == d for d in defaults[k]))}
 
 
 def masking_of(configuration: str, masking: str) -> str:
@@ -135,7 +155,7 @@ def run_fields(params: Mapping[str, Any], configuration: str | None = None,
         "seed": params.get("seed"),
     }
     for section in RUN_SECTIONS:
-        fields[section] = _without(params.get(section), OPERATIONAL[section])
+        fields[section] = _identity_part(params, section)
     return fields
 
 
@@ -148,7 +168,7 @@ def run_name(params: Mapping[str, Any], configuration: str | None = None, maskin
 
 
 def scoring_fields(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {section: _without(params.get(section), OPERATIONAL[section]) for section in SCORING_SECTIONS}
+    return {section: _identity_part(params, section) for section in SCORING_SECTIONS}
 
 
 def scoring_name(params: Mapping[str, Any]) -> str:
@@ -183,7 +203,7 @@ def baseline_run_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     """What determines a baseline's trained weights (:mod:`metal_pipeline.baselines`): the split, the
     method (``l2_ae``, ``ssim_ae``), the seed and the non-operational ``model`` and ``training`` values."""
     return {"split": split_fields(params), "method": str(params["method"]), "seed": params.get("seed"),
-            **{section: _without(params.get(section), OPERATIONAL[section]) for section in RUN_SECTIONS}}
+            **{section: _identity_part(params, section) for section in RUN_SECTIONS}}
 
 
 def baseline_run_name(params: Mapping[str, Any]) -> str:

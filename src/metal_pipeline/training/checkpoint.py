@@ -108,6 +108,8 @@ def fingerprint_parts(
     parts: dict[str, Any] = {f"config.{name}": getattr(config, name) for name in TRAJECTORY_FIELDS}
     if config.lr_schedule != "constant":
         parts["config.max_epochs"] = config.max_epochs  # the schedule's length
+    if config.amp != "off":  # absent when off, so fp32 checkpoints from before the option still resume
+        parts["config.amp"] = config.amp
     parts["model.class"] = f"{cls.__module__}.{cls.__qualname__}"
     parts["model.tensors"] = [
         [name, list(t.shape), str(t.dtype).removeprefix("torch.")] for name, t in model.state_dict().items()

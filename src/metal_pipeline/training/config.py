@@ -10,13 +10,17 @@ from typing import Any
 
 import torch
 
+from metal_pipeline.training.precision import amp_mode
 from metal_pipeline.utils.device import resolve_device
 
 # Fields that change the trajectory of a run. A checkpoint written under one
 # value cannot be resumed under another (see ``checkpoint.fingerprint``).
 # The stopping rule (max_epochs, min_epochs, patience, min_delta) and the
 # run-time settings (device, num_threads, checkpoint_every, progress) are left
-# out on purpose: changing them and re-running continues the same run.
+# out on purpose: changing them and re-running continues the same run. So is
+# ``compile`` (it reorders floating-point work, as another thread count does);
+# ``amp`` enters the fingerprint when it is not "off" (``checkpoint.fingerprint_parts``),
+# so checkpoints written before it existed still resume.
 TRAJECTORY_FIELDS: tuple[str, ...] = ("lr", "batch_size", "weight_decay", "seed", "deterministic",
                                       "lr_schedule", "warmup_epochs")
 LR_SCHEDULES = ("constant", "cosine")
@@ -53,6 +57,11 @@ class TrainConfig:
         lr_schedule: ``"constant"`` (the paper) or ``"cosine"`` (decay from lr
             to 0 over ``max_epochs``, which then shapes the trajectory too).
         warmup_epochs: linear warm-up from lr / warmup_epochs over these epochs.
+        amp: ``"off"`` (fp32) or ``"bf16"``: the network's forward pass under bf16
+            autocast, the loss in fp32 (see :mod:`metal_pipeline.training.precision`).
+            Changes the results slightly, so it is part of the run's identity.
+        compile: wrap the network and the loss in ``torch.compile`` (the first
+            steps compile; same results up to floating-point rounding).
     """
 
     lr: float = 1e-4
@@ -70,6 +79,8 @@ class TrainConfig:
     progress: bool = True
     lr_schedule: str = "constant"
     warmup_epochs: int = 0
+    amp: str = "off"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -97,7 +108,11 @@ class TrainConfig:
             problems.append(f"warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}")
         if self.num_threads is not None and (not is_int(self.num_threads) or self.num_threads < 1):
             problems.append(f"num_threads must be None or an integer >= 1, got {self.num_threads!r}")
-        for name in ("deterministic", "progress"):
+        try:
+            object.__setattr__(self, "amp", amp_mode(self.amp))
+        except ValueError as error:
+            problems.append(str(error))
+        for name in ("deterministic", "progress", "compile"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str):

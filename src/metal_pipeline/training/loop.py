@@ -39,6 +39,7 @@ from metal_pipeline.training.checkpoint import (
 )
 from metal_pipeline.training.config import TrainConfig
 from metal_pipeline.training.history import EpochStats, epoch_stats_from_history
+from metal_pipeline.training.precision import autocast, check_amp, explain_compile_failures, maybe_compile
 from metal_pipeline.training.resume import RunState, resume_from_best, resume_run
 from metal_pipeline.training.runtime import StopOnSignal, format_seconds, torch_settings
 from metal_pipeline.training.errors import (
@@ -173,6 +174,7 @@ def train(
     last_path = checkpoint_dir / LAST_CHECKPOINT
     best_path = checkpoint_dir / BEST_CHECKPOINT
 
+    check_amp(config.amp, device)
     with torch_settings(config, device):
         model.to(device)
         fp_parts = fingerprint_parts(config, model, train_images, val_images, fingerprint_extra)
@@ -226,7 +228,7 @@ def train(
             if resumed_from is not None:
                 log.info("Resuming %s from epoch %d (best epoch %d, val loss %.6g).",
                          checkpoint_dir, state.epoch, state.best_epoch, state.best_val_loss)
-            with StopOnSignal(enabled=stop_on_signals) as stop:
+            with StopOnSignal(enabled=stop_on_signals) as stop, explain_compile_failures(config.compile):
                 run.stop = stop
                 run.run_epochs()
             if stop.signal_name is not None:  # arrived after the last epoch's check: the final last.pt is on disk
@@ -259,6 +261,9 @@ class _Run:
         self.augment = augment
         self.model = model
         self.loss_fn = loss_fn
+        # training.compile: compiled wrappers; the module itself (checkpoints, the returned model) stays as it is
+        self.forward = maybe_compile(model, config.compile)
+        self.compiled_loss = maybe_compile(loss_fn, config.compile)
         self.optimizer = optimizer
         self.generator = generator
         self.train_images = train_images
@@ -416,14 +421,17 @@ class _Run:
 
     def _loss(self, x: torch.Tensor, target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         target = x if target is None else target
-        recon = self.model(x)
+        with autocast(self.config.amp, self.device):  # training.amp: the network in bf16, the loss below in fp32
+            recon = self.forward(x)
         if not isinstance(recon, torch.Tensor) or recon.shape != x.shape:
             got = tuple(recon.shape) if isinstance(recon, torch.Tensor) else type(recon).__name__
             raise ValueError(
                 f"{type(self.model).__name__} must return a reconstruction tensor shaped like its input "
                 f"{tuple(x.shape)}, got {got}."
             )
-        out = self.loss_fn(recon, target)
+        if self.config.amp != "off":
+            recon = recon.float()
+        out = self.compiled_loss(recon, target)
         if isinstance(out, torch.Tensor):
             loss, raw_parts = out, {}
         elif isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor):
