@@ -39,6 +39,8 @@ before compiling (the same work).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -47,6 +49,7 @@ from metal_pipeline.model import MeTAL, ReconstructionLoss
 from metal_pipeline.recipes import recipe_value
 from metal_pipeline.training.augment import Augmenter
 
+FLOPS_COUNTED = "fwd+L1-SSIM+bwd (FlopCounterMode), Adam not counted"
 CASES = {  # case -> (recipe the model and augmentation come from, masking override)
     "paper": ("paper", None),
     "strict": ("paper", "strict"),
@@ -54,9 +57,8 @@ CASES = {  # case -> (recipe the model and augmentation come from, masking overr
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", default="paper", help=f"comma-separated, from {list(CASES)}, or all")
+def add_model_arguments(ap: argparse.ArgumentParser) -> None:
+    """The batch and model options (shared with ab_train_step.py)."""
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--img-size", type=int, default=128)
     ap.add_argument("--channels", type=int, default=3)
@@ -65,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--depth", type=int, default=None)
     ap.add_argument("--decoder-hidden", type=int, default=None)
     ap.add_argument("--decoder-layers", type=int, default=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default="paper", help=f"comma-separated, from {list(CASES)}, or all")
+    add_model_arguments(ap)
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler table per case")
     harness.add_common_arguments(ap, repeats=3, warmup=2)
@@ -77,7 +85,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: bool) -> dict:
+@dataclass
+class Case:
+    """One case's training step, built and already called once (``first_call_s``: the compilation, if any)."""
+
+    step: Callable[[], None]
+    flops_per_image: float
+    cfg: object
+    augment_cfg: dict
+    nparams: int
+    first_call_s: float
+
+
+def build_case(case: str, args: argparse.Namespace, device: torch.device, amp: bool, compile: str) -> Case:
+    """Model, loss, Adam and a fixed random batch of ``case``; ``amp``: the network under bf16 autocast and
+    the loss in fp32 (as ``training.amp`` does); ``compile``: off, model, loss or both."""
     recipe, masking = CASES[case]
     cfg = harness.model_config(recipe, img_size=args.img_size, channels=args.channels,
                                configuration=args.configuration, masking=args.masking or masking,
@@ -106,11 +128,17 @@ def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: boo
 
     flops = harness.count_flops(lambda: forward_loss().backward()) / args.batch
     opt.zero_grad(set_to_none=True)
-    if args.compile in ("model", "both"):
+    if compile in ("model", "both"):
         model.compile()
-    if args.compile in ("loss", "both"):
+    if compile in ("loss", "both"):
         loss_fn.compile()
     first_call_s = harness.first_call_seconds(step, device)
+    return Case(step, flops, cfg, augment_cfg or {}, sum(p.numel() for p in model.parameters()), first_call_s)
+
+
+def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: bool) -> dict:
+    built = build_case(case, args, device, amp, args.compile)
+    step, cfg, augment_cfg, nparams = built.step, built.cfg, built.augment_cfg, built.nparams
 
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
@@ -121,19 +149,18 @@ def run_case(case: str, args: argparse.Namespace, device: torch.device, amp: boo
                 step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
 
-    nparams = sum(p.numel() for p in model.parameters())
     print(f"train step, case {case}: {cfg.configuration}/{cfg.masking} hole={cfg.hole} L={cfg.depth} "
           f"decoder={cfg.decoder_layers}x{cfg.decoder_hidden} params={nparams / 1e6:.2f}M, batch {args.batch}, "
           f"augment {augment_cfg or 'none'}, amp {'bf16' if amp else 'off'}, compile {args.compile}, "
-          f"first step {first_call_s} s", flush=True)
+          f"first step {built.first_call_s} s", flush=True)
     return harness.run_benchmark(
         bench="train_step", step=step, items_per_step=args.batch, steps_per_repeat=args.steps,
-        flops_per_item=flops, flops_counted="fwd+L1-SSIM+bwd (FlopCounterMode), Adam not counted",
+        flops_per_item=built.flops_per_image, flops_counted=FLOPS_COUNTED,
         args=args, device=device, amp=amp,
         config={"case": case, "configuration": cfg.configuration, "masking": cfg.masking, "hole": cfg.hole,
-                "depth": cfg.depth, "augment": augment_cfg or {}, "batch": args.batch,
+                "depth": cfg.depth, "augment": augment_cfg, "batch": args.batch,
                 "img": f"{args.img_size}x{args.img_size}x{args.channels}", "params_m": round(nparams / 1e6, 2),
-                "compile": args.compile, "first_call_s": first_call_s},
+                "compile": args.compile, "first_call_s": built.first_call_s},
     )
 
 

@@ -81,6 +81,33 @@ def test_train_step_benchmark_runs_under_cpu_bf16_autocast(capsys):
     assert result["amp_bf16"] is True and result["compile"] == "off" and result["first_call_s"] > 0
 
 
+@pytest.mark.skipif(not harness.bf16_supported(torch.device("cpu")), reason="the CPU has no native bf16")
+def test_ab_train_step_reports_each_variant_against_fp32(capsys):
+    import ab_train_step
+
+    ab_train_step.main(["--cases", "strict", "--variants", "bf16", "--batch", "2", "--img-size", "32",
+                        "--rounds", "2", "--steps", "1", "--peak-seconds", "0.05"])
+    results = _results(capsys.readouterr().out)
+    assert [r["variant"] for r in results] == ["fp32", "bf16"]
+    assert results[0]["speedup_vs_fp32"] == 1.0 and results[1]["speedup_vs_fp32"] > 0
+    assert len(results[1]["speedup_vs_fp32_rounds"]) == 2 and results[1]["amp_bf16"] is True
+
+
+@pytest.mark.skipif(not harness.bf16_supported(torch.device("cpu")), reason="the CPU has no native bf16")
+def test_train_loop_benchmark_trains_the_settings_round_robin(capsys, tmp_path):
+    import bench_train_loop
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for part, n in (("train", 6), ("val", 2)):
+        np.savez(tmp_path / f"{part}.npz", images=rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8))
+    bench_train_loop.main(["--split", str(tmp_path), "--settings", "fp32,bf16", "--epochs", "2", "--batch", "4"])
+    results = _results(capsys.readouterr().out)
+    assert [r["setting"] for r in results] == ["fp32", "bf16"]
+    assert all(len(r["epoch_s"]) == 2 and np.isfinite(r["last_val_loss"]) for r in results)
+    assert results[0]["speedup"] == 1.0
+
+
 def test_compile_argument_defaults_to_the_widest_target():
     import argparse
 
