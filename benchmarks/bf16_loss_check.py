@@ -32,7 +32,6 @@ Not a test: about 3-5 minutes of one core (three runs of 150 steps of 16 images)
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
