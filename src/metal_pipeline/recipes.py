@@ -63,12 +63,11 @@ CLASS_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {
         # CT slices: the skull rim and head outline, which vary per patient,
         # dominate whole-image scores of normal slices; a haemorrhage lies inside.
-        # Normalisation, region, rim and reduction: the validation signal's pick
-        # over the five 1-channel default-recipe models (benchmarks/rescore_runs.py,
-        # docs/RESULTS.md, third session): per-pixel statistics of 8 validation
-        # normals of unaligned heads do not help here.
+        # Region, rim and reduction: the validation signal's pick, within the
+        # recipe's per-pixel normalisation, over the five 1-channel default-recipe
+        # models (benchmarks/rescore_runs.py; docs/RESULTS.md, third session, also
+        # for why normalisation modes are not compared on that signal).
         "head_ct": {
-            "scoring.normalise": "none",
             "scoring.region": "foreground",
             "scoring.region_erode": 10,
             "scoring.reduction": "top1",
