@@ -19,8 +19,10 @@ from metal_pipeline.data.errors import DataError
 
 
 class ClassFolderDataset(AbstractDataset[None, Path]):
-    def __init__(self, path: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = PurePosixPath(path)
+    # ``folder``, not ``path``: Kedro makes ``path``/``filepath`` entries absolute, and the folder stays as the
+    # user gave it, so messages name files as the user knows them (relative to the project).
+    def __init__(self, folder: str, metadata: dict[str, Any] | None = None) -> None:
+        self._path = PurePosixPath(folder)
         self.metadata = metadata
 
     def load(self) -> Path:

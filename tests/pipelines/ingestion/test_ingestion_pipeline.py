@@ -122,7 +122,7 @@ def test_catalog_names_the_raw_folder_the_parameters_name(project_root):
     for runtime, folder in ((None, "data/01_raw/mvtec_ad/bottle"), ({"class": "head_ct"}, "data/01_raw/head_ct"),
                             ({"class": "screw", "ingestion": {"data_root": "/data/x"}}, "/data/x/screw"),
                             ({"class": "mine", "ingestion": {"class_paths": {"mine": "/d/m"}}}, "/d/m")):
-        assert config_loader(project_root, runtime)["catalog"]["raw_class_folder"]["path"] == folder
+        assert config_loader(project_root, runtime)["catalog"]["raw_class_folder"]["folder"] == folder
 
 
 def test_parameters_file_is_valid_and_dotted_overrides_merge(project_root):
