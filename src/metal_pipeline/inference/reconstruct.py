@@ -31,13 +31,7 @@ def reconstruction_batches(
     Raises:
         ValueError: bad input dtype/shape, batch size or a model output of another shape.
     """
-    if not isinstance(images_uint8, np.ndarray) or images_uint8.dtype != np.uint8 or images_uint8.ndim != 4:
-        raise ValueError(
-            f"reconstruct: images must be a uint8 (n, C, H, W) array, got "
-            f"{getattr(images_uint8, 'dtype', type(images_uint8))} {getattr(images_uint8, 'shape', '')}"
-        )
-    if batch_size < 1:
-        raise ValueError(f"reconstruct: batch_size must be >= 1, got {batch_size}")
+    _check_inputs(images_uint8, batch_size)
     was_training = model.training
     model.eval()
     try:
@@ -65,7 +59,18 @@ def reconstruct(
 ) -> np.ndarray:
     """The reconstructions of ``images_uint8`` (float32 ``(n, C, H, W)`` numpy array on the CPU),
     computed by :func:`reconstruction_batches` at offset 0."""
-    out = np.empty(images_uint8.shape, dtype=np.float32) if isinstance(images_uint8, np.ndarray) else None
+    _check_inputs(images_uint8, batch_size)
+    out = np.empty(images_uint8.shape, dtype=np.float32)
     for start, x, recs in reconstruction_batches(model, images_uint8, batch_size, device):
         out[start : start + len(x)] = recs[(0, 0)].detach().to("cpu", torch.float32).numpy()
     return out
+
+
+def _check_inputs(images_uint8: np.ndarray, batch_size: int) -> None:
+    if not isinstance(images_uint8, np.ndarray) or images_uint8.dtype != np.uint8 or images_uint8.ndim != 4:
+        raise ValueError(
+            f"reconstruct: images must be a uint8 (n, C, H, W) array, got "
+            f"{getattr(images_uint8, 'dtype', type(images_uint8))} {getattr(images_uint8, 'shape', '')}"
+        )
+    if batch_size < 1:
+        raise ValueError(f"reconstruct: batch_size must be >= 1, got {batch_size}")
