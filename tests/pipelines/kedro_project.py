@@ -7,6 +7,7 @@ repository's ``data/`` or ``mlflow.db``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -97,3 +98,22 @@ def run_layout(project: Path, class_name: str = "widget", name: str | None = Non
         "history": project / "data" / "08_reporting" / run.name,
         "split": project / "data" / "05_model_input" / summary["split"]["name"],
     }
+
+
+@contextlib.contextmanager
+def grid_mlflow_runs(project: Path, parent_name: str, max_results: int = 100):
+    """The project's MLflow store: ``(client, experiment_id, all runs, the parent run named parent_name)``;
+    the process's tracking URI is put back afterwards."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
+    try:
+        client = MlflowClient()
+        experiment_id = client.get_experiment_by_name("metal-pipeline").experiment_id
+        found = client.search_runs([experiment_id], max_results=max_results)
+        [parent] = [r for r in found if r.info.run_name == parent_name]
+        yield client, experiment_id, found, parent
+    finally:
+        mlflow.set_tracking_uri(previous)

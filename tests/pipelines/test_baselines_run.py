@@ -12,12 +12,10 @@ from __future__ import annotations
 import json
 import re
 
-import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
-from kedro_project import TINY_PARAMS, kedro_run, make_project
+from kedro_project import TINY_PARAMS, grid_mlflow_runs, kedro_run, make_project
 from synthetic import make_mvtec_category
 
 METHODS = ["default", "paper", "l2_ae", "ssim_ae"]
@@ -90,13 +88,7 @@ def test_mlflow_parent_with_one_nested_run_per_method_and_seed(comparison):
     log = result.stdout + result.stderr
     assert "Grid of 8 runs: 4 method(s) (default, paper, l2_ae, ssim_ae) x 2 seed(s) (0, 1)" in log
     assert re.search(r"Grid run 8/8: widget-ssim_ae-s1-\w+ \(method ssim_ae, seed 1\)", log)
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    try:
-        client = MlflowClient()
-        experiment = client.get_experiment_by_name("metal-pipeline")
-        runs = client.search_runs([experiment.experiment_id], max_results=100)
-        [parent] = [r for r in runs if r.info.run_name == out.name]
+    with grid_mlflow_runs(project, out.name) as (client, _, runs, parent):
         children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert len(children) == 8 and parent.info.status == "FINISHED" and "git_commit" in parent.data.tags
         assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
@@ -114,5 +106,3 @@ def test_mlflow_parent_with_one_nested_run_per_method_and_seed(comparison):
                 "threshold.json", "training_summary.json", "training_history.csv", "metrics.json"}
         ae = next(c for c in children if c.data.params["method"] == "ssim_ae")
         assert ae.data.params["scoring.map_kinds"] == "['ssim']" and ae.data.params["model.latent_dim"] == "8"
-    finally:
-        mlflow.set_tracking_uri(previous)

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from kedro_project import TINY_PARAMS, kedro_run, make_project
+from kedro_project import TINY_PARAMS, grid_mlflow_runs, kedro_run, make_project
 from synthetic import make_mvtec_category
 
 from metal_pipeline import grid
@@ -186,14 +186,9 @@ def test_the_two_trainings_ran_at_the_same_time_on_two_workers(three_runs):
 @pytest.mark.parametrize("runner", ["dask", "parallel"])
 def test_nested_runs_reach_their_parent_by_its_run_id(three_runs, runner):
     projects, _, out = three_runs
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{projects[runner] / 'mlflow.db'}")
-    try:
-        client = MlflowClient()
-        experiment = client.get_experiment_by_name("metal-pipeline")
-        found = client.search_runs([experiment.experiment_id], max_results=50)
-        [parent] = [r for r in found if r.info.run_name == out[runner].name]
-        children = client.search_runs([experiment.experiment_id],
+    with grid_mlflow_runs(projects[runner], out[runner].name, max_results=50) as (client, experiment_id, found,
+                                                                                   parent):
+        children = client.search_runs([experiment_id],
                                       filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
         assert len(found) == 3 and len(children) == 2  # nothing else: no stray run from a worker process
         assert parent.info.status == "FINISHED"
@@ -210,5 +205,3 @@ def test_nested_runs_reach_their_parent_by_its_run_id(three_runs, runner):
             assert [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")] == [1, 2]
             artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
             assert artifacts >= {"training_history.csv", "metrics.json", "threshold.json", "roc_curve.png"}
-    finally:
-        mlflow.set_tracking_uri(previous)

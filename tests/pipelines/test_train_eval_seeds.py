@@ -7,12 +7,10 @@ Without ``seeds`` it is the chain of four pipelines, one run (tests/pipelines/te
 
 from __future__ import annotations
 
-import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 
-from kedro_project import TINY_PARAMS, kedro_run, make_project
+from kedro_project import TINY_PARAMS, grid_mlflow_runs, kedro_run, make_project
 from synthetic import make_mvtec_category
 
 from metal_pipeline import grid, run_identity
@@ -100,13 +98,7 @@ def test_one_run_per_seed_and_mean_std_table(seeded_project):
 
 def test_parent_run_with_one_nested_run_per_seed(seeded_project):
     project, _, out = seeded_project
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    try:
-        client = MlflowClient()
-        experiment = client.get_experiment_by_name("metal-pipeline")
-        found = client.search_runs([experiment.experiment_id], max_results=50)
-        [parent] = [r for r in found if r.info.run_name == out.name]
+    with grid_mlflow_runs(project, out.name, max_results=50) as (client, _, found, parent):
         children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
         assert len(found) == 3 and len(children) == 2
         assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"ablation_table.csv",
@@ -117,5 +109,3 @@ def test_parent_run_with_one_nested_run_per_seed(seeded_project):
             assert child.data.params["config"] == CONFIG and child.info.status == "FINISHED"
             assert child.info.run_name == runs.loc[seed, "run_name"]
             assert child.data.metrics["image_auroc"] == pytest.approx(runs.loc[seed, "image_auroc"])
-    finally:
-        mlflow.set_tracking_uri(previous)
