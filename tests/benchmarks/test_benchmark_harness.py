@@ -46,8 +46,9 @@ def test_run_benchmark_prints_one_result_line_with_the_ratio(capsys):
     for key in ("images_per_s", "achieved_gflops", "peak_fp32_gflops", "ratio_fp32_peak", "loadavg",
                 "torch_threads", "logical_cpus", "cpu_share", "images_per_cpu_s"):
         assert key in parsed
+    # the ratio is printed to 3 decimals: on a loaded machine it can be ~0.01, where that rounding alone is 5 %
     assert parsed["ratio_fp32_peak"] == pytest.approx(parsed["achieved_gflops"] / parsed["peak_fp32_gflops"],
-                                                      rel=0.01)
+                                                      rel=0.01, abs=5e-4)
     assert parsed["amp_bf16"] is False and parsed["device"] == "cpu"
 
 
