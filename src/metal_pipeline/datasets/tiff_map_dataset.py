@@ -1,10 +1,11 @@
 """Catalog one anomaly map as a float32 TIFF, written atomically.
 
 The partition type of the catalog's ``anomaly_maps`` (a ``PartitionedDataset``
-of every map file in the official MVTec AD layout): the heatmaps node hands it
-``{key: map}`` and each map is written by
+of every map file in the official MVTec AD layout) and of predict's
+``predict_heatmaps``: the node hands it ``{key: map}`` (predict: ``{key:
+callable}``, saved lazily) and each map is written by
 :func:`metal_pipeline.scoring.export.write_anomaly_map`, the same writer as
-``export_anomaly_maps``.
+``export_anomaly_maps`` and ``score_folder``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class TiffMapDataset(AbstractDataset[np.ndarray, np.ndarray]):
     def load(self) -> np.ndarray:
         path = Path(self._filepath)
         if not path.exists():
-            raise DatasetError(f"{path} does not exist yet: run the heatmaps pipeline that writes it first.")
+            raise DatasetError(f"{path} does not exist yet: run the pipeline that writes it (heatmaps, or predict) first.")
         return np.asarray(tifffile.imread(path), dtype=np.float32)
 
     def save(self, data: np.ndarray) -> None:

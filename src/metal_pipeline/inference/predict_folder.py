@@ -15,17 +15,21 @@ relative to ``input_dir``:
   overlay an earlier run left for a scored file is removed, so every overlay in
   the folder belongs to the current heatmap.
 
-Work is overlapped: a thread pool (``io_workers`` threads) decodes the next
-batch and writes the previous one while the calling thread runs the model.
-Each file's pixels, map and outputs are computed by the same functions as
-without the pool (``io_workers=0`` runs everything in the calling thread), so
-the table and the files are identical either way; rows stay in listing order
-and the first failed write (in listing order) is raised, after the pool has
-stopped.
+The outputs are not written while scoring: :func:`predict_images` returns the
+table and, per output name, a callable that computes the heatmap (and one for
+the overlay) when it is saved. The predict pipeline hands these to the
+catalog's ``predict_heatmaps`` and ``predict_overlays`` (``PartitionedDataset``
+with lazy saving, conf/base/catalog_predict.yml); :func:`score_folder` writes
+them with the same writers (:func:`write_predictions`). Until then only the
+model-resolution maps are held; an overlay reads its picture again when saved.
+A thread pool (``io_workers`` threads) decodes the next batch while the
+calling thread runs the model; ``io_workers=0`` decodes in the calling
+thread, with the same table and files. Rows stay in listing order.
 
 Two inputs with the same stem in one folder (``a.png`` and ``a.jpg``) keep
 their extension in the output name (``a.png.tiff``) so they never overwrite
-each other. Every file is written atomically (``utils.atomic.atomic_path``).
+each other. Every file is written atomically (``utils.atomic.atomic_path``), the heatmaps
+first, then the overlays, in key order.
 
 It returns one row per image file (see ``COLUMNS``). Files that cannot be read
 or whose channels cannot match the model get an ``error`` and no outputs, and
@@ -42,7 +46,7 @@ bit for bit against ``detector.score`` on ingested images with a different
 batch size.
 
 The channel rule (model channels vs. file) is in ``inference.prepared_image``;
-listing in ``inference.folder_listing``; the written files in
+listing in ``inference.folder_listing``; the files' pixels and writers in
 ``inference.prediction_outputs``.
 """
 
@@ -50,9 +54,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -65,8 +71,19 @@ from metal_pipeline.data.images import IMAGE_EXTENSIONS, normalise_extensions
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.folder_listing import list_image_files, output_names
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP, colour_table
-from metal_pipeline.inference.prediction_outputs import HEATMAPS_DIR, OVERLAYS_DIR, remove_stale_outputs, write_outputs
+from metal_pipeline.inference.prediction_outputs import (
+    HEATMAPS_DIR,
+    OVERLAYS_DIR,
+    heatmap_at_size,
+    heatmap_path,
+    overlay_path,
+    overlay_picture,
+    remove,
+    remove_stale_outputs,
+    write_overlay,
+)
 from metal_pipeline.inference.prepared_image import ChannelMismatchError, PreparedImage, prepare_image
+from metal_pipeline.scoring.export import write_anomaly_map
 from metal_pipeline.utils.device import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -74,7 +91,7 @@ logger = logging.getLogger(__name__)
 ANOMALOUS = "anomalous"
 NORMAL = "normal"
 DEFAULT_IO_WORKERS = 2
-"""Threads that decode and write around the model (0: everything in the calling thread)."""
+"""Threads that decode the next batch while the model runs (0: everything in the calling thread)."""
 COLUMNS: tuple[str, ...] = ("path", "width", "height", "score", "threshold", "decision", "error", "heatmap",
                             "overlay")
 """CSV columns: path relative to the input folder (POSIX), the input's width and height in pixels,
@@ -111,6 +128,26 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+@dataclass(frozen=True)
+class FolderPredictions:
+    """A scored folder: the table (``COLUMNS``) and the outputs still to save, keyed by output name
+    (``<rel dir>/<stem>``, no suffix), each a callable giving the file's pixels: ``heatmaps`` float32
+    ``(H, W)`` at the input's size, ``overlays`` uint8 ``(H, W, 3)`` (empty with overlays off)."""
+
+    table: pd.DataFrame
+    heatmaps: dict[str, Callable[[], np.ndarray]]
+    overlays: dict[str, Callable[[], np.ndarray]]
+
+
+def write_predictions(predictions: FolderPredictions, output_dir: str | Path) -> None:
+    """Write the outputs as the catalog's datasets do: ``heatmaps/<key>.tiff``, then
+    ``overlays/<key>.png``, in key order, each atomically."""
+    for key, make in sorted(predictions.heatmaps.items()):
+        write_anomaly_map(heatmap_path(output_dir, PurePosixPath(key)), make())
+    for key, make in sorted(predictions.overlays.items()):
+        write_overlay(overlay_path(output_dir, PurePosixPath(key)), make())
+
+
 def score_folder(
     detector: AnomalyDetector,
     input_dir: str | Path,
@@ -126,13 +163,41 @@ def score_folder(
     overlays: bool = True,
     io_workers: int = DEFAULT_IO_WORKERS,
 ) -> pd.DataFrame:
-    """Score every image under ``input_dir``; write heatmaps and overlays under ``output_dir``.
+    """:func:`predict_images` (same arguments), then :func:`write_predictions`: score every image under
+    ``input_dir`` and write its heatmap and overlay under ``output_dir``. Returns the table."""
+    predictions = predict_images(detector, input_dir, output_dir, batch_size, threshold, extensions, device,
+                                 gray_from_color=gray_from_color, colormap=colormap, overlay_alpha=overlay_alpha,
+                                 overlays=overlays, io_workers=io_workers)
+    write_predictions(predictions, output_dir)
+    return predictions.table
+
+
+def predict_images(
+    detector: AnomalyDetector,
+    input_dir: str | Path,
+    output_dir: str | Path,
+    batch_size: int = 32,
+    threshold: float | None = None,
+    extensions: Iterable[str] = IMAGE_EXTENSIONS,
+    device: str = "cpu",
+    *,
+    gray_from_color: bool = False,
+    colormap: str = DEFAULT_COLORMAP,
+    overlay_alpha: float = DEFAULT_ALPHA,
+    overlays: bool = True,
+    io_workers: int = DEFAULT_IO_WORKERS,
+) -> FolderPredictions:
+    """Score every image under ``input_dir``; its heatmap and overlay are to be saved under ``output_dir``.
+
+    Nothing is written here except removals: an earlier run's heatmap and overlay of
+    a file that now fails, and with ``overlays=False`` the earlier overlay of each
+    scored file, so every output in ``output_dir`` belongs to the returned table.
 
     Args:
         detector: the trained detector (moved to ``device``).
         input_dir: folder searched recursively for ``extensions`` (case-insensitive).
-        output_dir: root of ``heatmaps/`` and ``overlays/`` (created). If it lies
-            inside ``input_dir``, those two folders are not read as input.
+        output_dir: root of ``heatmaps/`` and ``overlays/`` (the table's paths). If it
+            lies inside ``input_dir``, those two folders are not read as input.
         batch_size: images read, scored and written per step (>= 1).
         threshold: decision threshold; ``None`` uses ``detector.threshold``.
             An image is ``anomalous`` when ``score > threshold`` (the rule of
@@ -143,12 +208,13 @@ def score_folder(
         gray_from_color: for 1-channel models, convert colour files with
             ingestion's luma rule instead of rejecting them.
         colormap, overlay_alpha: overlay drawing (``inference.overlay``).
-        overlays: write the PNG overlays (heatmap TIFFs are always written).
-        io_workers: threads that decode and write while the model runs; 0
-            runs everything in the calling thread. Results are identical.
+        overlays: make the PNG overlays (heatmap TIFFs are always made).
+        io_workers: threads that decode while the model runs; 0 runs
+            everything in the calling thread. Results are identical.
 
     Returns:
-        One row per file, columns ``COLUMNS``, in listing order.
+        The table (one row per file, columns ``COLUMNS``, in listing order)
+        and the outputs to save (:class:`FolderPredictions`).
 
     Raises:
         DataError: missing folder, no image files, or no file could be scored.
@@ -200,17 +266,12 @@ def score_folder(
     failed_outputs: list[tuple[dict, PurePosixPath]] = []
     pool: Executor = ThreadPoolExecutor(io_workers, thread_name_prefix="predict-io") if io_workers \
         else _InlineExecutor()
-    writes: deque[list[Future]] = deque()  # per batch, oldest first
+    heatmaps: dict[str, Callable[[], np.ndarray]] = {}
+    overlay_makers: dict[str, Callable[[], np.ndarray]] = {}
 
     def read_batch(start: int) -> list[Future]:
         return [pool.submit(prepare_image, input_dir / rel, size, channels, gray_from_color=gray_from_color)
                 for rel in files[start:start + batch_size]]
-
-    def wait_writes(keep: int) -> None:
-        """Wait for all but the newest ``keep`` batches of writes; the first failure is raised."""
-        while len(writes) > keep:
-            for future in writes.popleft():
-                future.result()
 
     try:
         reading = read_batch(0)
@@ -218,7 +279,7 @@ def score_folder(
                           leave=False):
             this_batch, reading = reading, (read_batch(start + batch_size) if start + batch_size < len(files)
                                             else [])
-            ready: list[tuple[dict, PreparedImage, PurePosixPath]] = []
+            ready: list[tuple[dict, PreparedImage, PurePosixPath, PurePosixPath]] = []
             for rel, out, future in zip(files[start:start + batch_size], outs[start:start + batch_size],
                                         this_batch):
                 row = {"path": rel.as_posix(), "width": None, "height": None, "score": math.nan,
@@ -235,24 +296,23 @@ def score_folder(
                     continue
                 row["width"], row["height"] = prepared.width, prepared.height
                 n_replicated += prepared.replicated
-                ready.append((row, prepared, out))
+                ready.append((row, prepared, rel, out))
             if not ready:
                 continue
-            result = detector.score(np.stack([p.pixels for _, p, _ in ready]), batch_size=batch_size, device=device)
-            wait_writes(keep=1)  # at most two batches of outputs in flight
-            batch_writes = []
-            for (row, prepared, out), smap, score in zip(ready, result.maps, result.scores):
-                heat_path = output_dir / HEATMAPS_DIR / f"{out}.tiff"
-                overlay_path = output_dir / OVERLAYS_DIR / f"{out}.png"
-                batch_writes.append(pool.submit(write_outputs, heat_path, overlay_path, smap, prepared, thr,
-                                                colormap, float(overlay_alpha), overlays))
+            result = detector.score(np.stack([p.pixels for _, p, _, _ in ready]), batch_size=batch_size,
+                                    device=device)
+            for (row, prepared, rel, out), smap, score in zip(ready, result.maps, result.scores):
+                key = out.as_posix()
+                heatmaps[key] = partial(heatmap_at_size, smap, prepared.height, prepared.width)
+                if overlays:
+                    overlay_makers[key] = partial(overlay_picture, smap, input_dir / rel, size, channels,
+                                                  gray_from_color, thr, colormap, float(overlay_alpha))
                 row["score"] = float(score)
                 if thr is not None:
                     row["decision"] = ANOMALOUS if score > thr else NORMAL
-                row["heatmap"], row["overlay"] = str(heat_path), str(overlay_path) if overlays else ""
-            writes.append(batch_writes)
-        wait_writes(keep=0)
-    finally:  # on an error: drop queued work, let running tasks finish, then raise
+                row["heatmap"] = str(heatmap_path(output_dir, out))
+                row["overlay"] = str(overlay_path(output_dir, out)) if overlays else ""
+    finally:  # on an error: drop queued reads, let running ones finish, then raise
         pool.shutdown(wait=True, cancel_futures=True)
 
     if len(failed_outputs) == len(rows):  # the run stops: the earlier CSV and its outputs stay as they were
@@ -267,6 +327,9 @@ def score_folder(
         if stale:
             row["error"] += f" {stale}"
             n_stale += 1
+    if not overlays:  # every overlay in the folder belongs to the current heatmap
+        for key in heatmaps:
+            remove(overlay_path(output_dir, PurePosixPath(key)))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["width"] = table["width"].astype("Int64")
     table["height"] = table["height"].astype("Int64")
@@ -280,7 +343,7 @@ def score_folder(
                     n_replicated)
     decided = table["decision"].value_counts()
     logger.info("Scored %d of %d image(s): %d anomalous, %d normal, %d not scored (see the error column). "
-                "Heatmaps in '%s', overlays in '%s'.", len(table) - len(failed), len(table),
+                "Heatmaps to '%s', overlays to '%s'.", len(table) - len(failed), len(table),
                 decided.get(ANOMALOUS, 0), decided.get(NORMAL, 0), len(failed), output_dir / HEATMAPS_DIR,
-                output_dir / OVERLAYS_DIR)
-    return table
+                output_dir / OVERLAYS_DIR if overlays else "(off)")
+    return FolderPredictions(table, heatmaps, overlay_makers)

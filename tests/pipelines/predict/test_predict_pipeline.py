@@ -10,7 +10,6 @@ import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
-from kedro_datasets.pandas import CSVDataset
 
 from _predict_helpers import tiny_detector, truncate
 from metal_pipeline.data.errors import DataError
@@ -40,18 +39,16 @@ def test_pipeline_runs_in_process_with_a_local_checkpoint(tmp_path):
     truncate(category / "test" / "crack" / "001.png")
     detector = tiny_detector(threshold=0.0)
     save_detector(detector, tmp_path / "detector.pt")
-    params = _config({})["parameters"]["predict"]
-    params.update(input_dir=str(category / "test"), output_dir=str(tmp_path / "out"),
-                  checkpoint=str(tmp_path / "detector.pt"), batch_size=2)
-    catalog = DataCatalog(datasets={
-        "params:predict": MemoryDataset(params),
-        "params:class": MemoryDataset("widget"),
-        "params:config": MemoryDataset("squares_rows"),
-        "params:recipe": MemoryDataset("default"),
-        "params:masking": MemoryDataset("strict"),
-        "predict_detector": MemoryDataset(copy_mode="assign"),
-        "predictions": CSVDataset(filepath=str(tmp_path / "out" / "predictions.csv")),
-    })
+    config = _config({"predict": {"output_dir": str(tmp_path / "out")}})
+    params = config["parameters"]["predict"]
+    params.update(input_dir=str(category / "test"), checkpoint=str(tmp_path / "detector.pt"), batch_size=2)
+    # the maps and overlays through the project's own catalog entries, at the output folder the run names
+    catalog = DataCatalog.from_config({name: config["catalog"][name]
+                                       for name in ("predict_heatmaps", "predict_overlays", "predictions")})
+    for name, value in {"params:predict": params, "params:class": "widget", "params:config": "squares_rows",
+                        "params:recipe": "default", "params:masking": "strict"}.items():
+        catalog[name] = MemoryDataset(value)
+    catalog["predict_detector"] = MemoryDataset(copy_mode="assign")
 
     SequentialRunner().run(create_pipeline(), catalog)
 
@@ -64,6 +61,15 @@ def test_pipeline_runs_in_process_with_a_local_checkpoint(tmp_path):
     np.testing.assert_array_equal(scored["score"].to_numpy(dtype=np.float64), expected)
     assert (scored["decision"] == "anomalous").all()  # threshold 0 from the checkpoint; every map is > 0
     assert all(Path(p).is_file() for p in scored["heatmap"]) and all(Path(p).is_file() for p in scored["overlay"])
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert written == ["heatmaps/crack/000.tiff", "heatmaps/good/000.tiff", "heatmaps/good/001.tiff",
+                       "overlays/crack/000.png", "overlays/good/000.png", "overlays/good/001.png", "predictions.csv"]
+    heat = catalog.load("predict_heatmaps")  # the catalog reads back what it wrote
+    assert sorted(heat) == ["crack/000", "good/000", "good/001"]
+    row = table.set_index("path").loc["good/001.png"]
+    assert (int(row["width"]), int(row["height"])) == (40, 56)  # each output at its image's own size
+    assert heat["good/001"]().shape == (56, 40) and heat["good/001"]().dtype == np.float32
+    assert catalog.load("predict_overlays")["good/001"]().shape == (56, 40, 3)
 
 
 def test_configuration_defaults_and_command_line_overrides():
@@ -95,8 +101,11 @@ def test_configuration_defaults_and_command_line_overrides():
     pipeline = create_pipeline()
     assert pipeline.inputs() == {"params:predict", "params:class", "params:recipe", "params:config",
                                  "params:masking"}
-    assert pipeline.outputs() == {"predictions"}
-    assert {"predict_detector", "predictions"} <= set(catalog)
+    assert pipeline.outputs() == {"predict_heatmaps", "predict_overlays", "predictions"}
+    assert {"predict_detector", "predict_heatmaps", "predict_overlays", "predictions"} <= set(catalog)
+    for name, folder in (("predict_heatmaps", "heatmaps"), ("predict_overlays", "overlays")):
+        assert catalog[name]["path"] == f"{predict['output_dir']}/{folder}"
+        assert custom["catalog"][name]["path"] == f"/tmp/elsewhere/{folder}"
 
 
 def test_parameter_errors_are_clear():

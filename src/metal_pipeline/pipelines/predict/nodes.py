@@ -14,7 +14,7 @@ from metal_pipeline.data.images import IMAGE_EXTENSIONS, normalise_extensions
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.model_source import load_checkpoint, load_from_registry
 from metal_pipeline.inference.overlay import DEFAULT_ALPHA, DEFAULT_COLORMAP
-from metal_pipeline.inference.predict_folder import DEFAULT_IO_WORKERS, score_folder
+from metal_pipeline.inference.predict_folder import DEFAULT_IO_WORKERS, predict_images
 from metal_pipeline.params.validate import unknown_section_keys
 from metal_pipeline.tracking.registry import registered_model_name
 from metal_pipeline.utils.device import resolve_device
@@ -98,11 +98,12 @@ def load_predict_detector(params: dict[str, Any], class_name: str, recipe: str, 
     return load_from_registry(name, cfg.model_version, cfg.model_alias, device=device)
 
 
-def predict_folder(detector: AnomalyDetector, params: dict[str, Any]) -> pd.DataFrame:
-    """Score every image under ``predict.input_dir``; heatmaps and (``predict.overlays``, on by default)
-    overlays go under ``predict.output_dir``."""
+def predict_folder(detector: AnomalyDetector, params: dict[str, Any]) -> tuple[dict, dict, pd.DataFrame]:
+    """Score every image under ``predict.input_dir``: the heatmaps and (``predict.overlays``, on by
+    default) overlays for the catalog's ``predict_heatmaps`` / ``predict_overlays`` (callables, saved
+    lazily, under ``predict.output_dir``) and the ``predictions`` table, saved in that order."""
     cfg = PredictConfig.from_params(params)
-    return score_folder(
+    predictions = predict_images(
         detector,
         cfg.input_dir,
         cfg.output_dir,
@@ -116,3 +117,4 @@ def predict_folder(detector: AnomalyDetector, params: dict[str, Any]) -> pd.Data
         overlays=cfg.overlays,
         io_workers=cfg.io_workers,
     )
+    return predictions.heatmaps, predictions.overlays, predictions.table

@@ -15,7 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 predict_folder,
                 inputs=["predict_detector", "params:predict"],
-                outputs="predictions",
+                # the maps first, then the table that names them
+                outputs=["predict_heatmaps", "predict_overlays", "predictions"],
                 name="predict_folder",
             ),
         ],
