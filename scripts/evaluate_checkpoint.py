@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                "split": {"name": manifest["split"], "digests": manifest["digests"]}}
     detector, card = build_detector(net, val, params["scoring"], summary)
     report, _ = evaluate(score_test_set(detector, test, params["heatmaps"]), test, params["evaluation"],
-                         params["class"], params["config"], params["masking"])
+                         params["class"], params["config"], params["masking"], raw_masks=catalog.load("raw_masks"))
     print(f"{run_folders()}: best.pt from epoch {checkpoint['epoch']} (val loss {checkpoint['val_loss']:.5f}), "
           f"threshold {card['threshold']:.6g}, {report['resolution']} resolution:")
     for metric, value in report["overall"].items():

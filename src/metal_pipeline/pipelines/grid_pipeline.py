@@ -12,8 +12,8 @@ from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
-#: The data every run of a grid shares (one split, outside the namespaces).
-SHARED_INPUTS = {"train_set", "val_set", "test_set", "split_manifest"}
+#: The data every run of a grid shares (one split and the class's masks, outside the namespaces).
+SHARED_INPUTS = {"train_set", "val_set", "test_set", "split_manifest", "raw_masks"}
 #: What the table node receives from each run, keyed ``<label>__s<seed>__<what>``.
 TABLE_INPUTS = (("metrics", "metrics_table"), ("summary", "training_summary"))
 

@@ -12,9 +12,13 @@ from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
 from in_memory import DEFECTS, memory_catalog, synthetic_splits, tiny_parameters, untrained_detector
+from metal_pipeline import run_identity
+from metal_pipeline.data.errors import DataError
+from metal_pipeline.datasets import MaskFolderDataset
 from metal_pipeline.metrics.report import ALL_DEFECTS, FRAME_COLUMNS, metric_names
 from metal_pipeline.pipelines.evaluation import create_pipeline
 from metal_pipeline.pipelines.heatmaps.nodes import score_test_set
+from metal_pipeline.scoring.ground_truth import masks_and_maps
 
 OUTPUTS = ("metrics", "metrics_table", "reconstruction_panel", "roc_curve", "per_defect_bars")
 #: Decision metrics at the stored threshold; the other fractions besides the report's ranking metrics.
@@ -23,6 +27,8 @@ DECISIONS = ("image_precision_at_threshold", "image_recall_at_threshold", "image
 
 def run_evaluation(params, test_set, test_scores):
     catalog = memory_catalog(params, test_scores=test_scores, test_set=test_set, **dict.fromkeys(OUTPUTS))
+    # the original-size masks through the project's own dataset type, over the synthetic class's folder
+    catalog["raw_masks"] = MaskFolderDataset(folder=run_identity.class_folder(params))
     SequentialRunner().run(create_pipeline(), catalog)
     out = {name: catalog.load(name) for name in OUTPUTS}
     plt.close("all")
@@ -49,7 +55,7 @@ def params(tmp_path):
 
 def test_pipeline_contract():
     pipe = create_pipeline()
-    assert {"test_scores", "test_set", "params:evaluation"} < pipe.inputs()
+    assert {"test_scores", "test_set", "raw_masks", "params:evaluation"} < pipe.inputs()
     assert pipe.outputs() == set(OUTPUTS) - {"metrics_table"}  # the table feeds the figures too
 
 
@@ -102,3 +108,21 @@ def test_detector_maps_at_original_resolution(tmp_path, no_mlflow):
     assert set(table["defect"]) == {ALL_DEFECTS, *DEFECTS}
     for figure in ("reconstruction_panel", "roc_curve", "per_defect_bars"):
         assert isinstance(out[figure], Figure) and out[figure].axes, figure
+
+
+def test_raw_masks_are_the_split_masks_at_their_own_size(tmp_path):
+    """``raw_masks`` (the catalog entry) holds each defective test image's mask at its file's size, equal to
+    the split's model-resolution mask once resized; a mask the split names but the folder lost is a clear error."""
+    params = tiny_parameters(tmp_path)
+    test = synthetic_splits(params)[2]
+    raw = MaskFolderDataset(folder=run_identity.class_folder(params)).load()
+    masks, _ = masks_and_maps(test, test.masks.astype(np.float32), "original", raw)
+    defective = [i for i, path in enumerate(test.mask_paths) if path]
+    assert len(raw) == len(defective) == sum(DEFECTS.values())
+    for i, mask in enumerate(masks):
+        assert mask.dtype == np.uint8 and mask.shape == tuple(int(s) for s in test.original_sizes[i])
+        assert (mask.any() if i in defective else not mask.any())
+    assert MaskFolderDataset(folder=str(tmp_path / "no_such_class")).load() == {}  # no pixel labels: no masks
+    first = test.mask_paths[defective[0]]
+    with pytest.raises(DataError, match="ground-truth mask .* moved or deleted"):
+        masks_and_maps(test, test.masks, "original", {k: v for k, v in raw.items() if not k.endswith(first[-12:])})

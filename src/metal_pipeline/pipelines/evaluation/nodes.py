@@ -27,8 +27,11 @@ def evaluate(
     configuration: str,
     masking: str,
     tracking_prefix: str = "",
+    raw_masks: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    masks, maps = masks_and_maps(test_set, test_scores["maps"], params["resolution"])
+    """Metrics of the test scores; at ``evaluation.resolution: original`` against ``raw_masks``
+    (the catalog's original-resolution masks), at ``model`` against the split's masks."""
+    masks, maps = masks_and_maps(test_set, test_scores["maps"], params["resolution"], raw_masks or {})
     report = evaluate_localization(masks, maps, test_set.labels, test_set.defects, test_scores["scores"],
                                    max_fpr=params["max_fpr"])
     report["overall"].update(decision_metrics(test_set.labels, test_scores["scores"],

@@ -9,7 +9,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 evaluate,
                 inputs=["test_scores", "test_set", "params:evaluation", "params:class", "params:config",
-                        "params:masking", "params:tracking_prefix"],
+                        "params:masking", "params:tracking_prefix", "raw_masks"],
                 outputs=["metrics", "metrics_table"],
                 name="evaluate",
             ),
