@@ -209,7 +209,8 @@ class RunIdentityHooks:
             raise
 
     def _report_legacy(self, context, params: dict[str, Any]) -> None:
-        old = run_identity.legacy_run_dirs(context.project_path, str(params["class"]))
+        layers = context.config_loader["globals"]["layers"]  # conf/base/globals.yml, the one place they are spelled
+        old = run_identity.legacy_run_dirs(context.project_path, str(params["class"]), layers)
         key = ",".join(map(str, old))
         if not old or key in self._reported_legacy:
             return
@@ -219,6 +220,6 @@ class RunIdentityHooks:
         logger.warning(
             "Found outputs in the old layout (<class>/<config>-<masking>, one folder for every seed and "
             "setting): %s%s. They are not reused, because it is unknown which split and parameters produced "
-            "them. This run writes to data/06_models/%s/ and its split to data/05_model_input/%s/. Move or "
-            "delete the old folders once you no longer need them.", shown, more, _IDENTITY["name"],
-            _IDENTITY["split"])
+            "them. This run writes to %s/%s/ and its split to %s/%s/. Move or "
+            "delete the old folders once you no longer need them.", shown, more, layers["models"], _IDENTITY["name"],
+            layers["model_input"], _IDENTITY["split"])

@@ -61,15 +61,6 @@ SCORING_SECTIONS = ("scoring", "heatmaps", "evaluation")
 
 HASH_LENGTH = 6
 
-#: Folders of the data layers, relative to the project root.
-LAYERS = {
-    "model_input": "data/05_model_input",
-    "models": "data/06_models",
-    "model_output": "data/07_model_output",
-    "reporting": "data/08_reporting",
-}
-
-
 def short_hash(value: Any, length: int = HASH_LENGTH) -> str:
     """First ``length`` hex digits of the SHA-256 of ``value``'s canonical JSON."""
     return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()[:length]
@@ -246,13 +237,6 @@ class RunIdentity:
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
-    # Folders, relative to the project root.
-    def split_dir(self) -> str:
-        return f"{LAYERS['model_input']}/{self.split}"
-
-    def model_dir(self) -> str:
-        return f"{LAYERS['models']}/{self.name}"
-
 
 def identity(params: Mapping[str, Any]) -> RunIdentity:
     return RunIdentity(split=split_name(params), name=run_name(params), scoring=scoring_name(params),
@@ -265,15 +249,17 @@ def run_dir(checkpoint_root: str | os.PathLike, name: str) -> Path:
     return Path(checkpoint_root) / name
 
 
-def legacy_run_dirs(project: str | os.PathLike, class_name: str) -> list[Path]:
-    """Outputs of the old ``<class>/<config>-<masking>`` layout (and ``05_model_input/<class>/``)."""
+def legacy_run_dirs(project: str | os.PathLike, class_name: str, layers: Mapping[str, str]) -> list[Path]:
+    """Outputs of the old ``<class>/<config>-<masking>`` layout (and ``<model_input>/<class>/``).
+
+    ``layers``: the data layers' folders relative to ``project`` (``layers`` in conf/base/globals.yml)."""
     project = Path(project)
     found: list[Path] = []
-    split = project / LAYERS["model_input"] / class_name
+    split = project / layers["model_input"] / class_name
     if split.is_dir() and any(split.glob("*.npz")):
         found.append(split)
     for layer in ("models", "model_output", "reporting"):
-        folder = project / LAYERS[layer] / class_name
+        folder = project / layers[layer] / class_name
         if folder.is_dir():
             found.extend(sorted(p for p in folder.iterdir() if p.is_dir() and "-" in p.name))
     return found

@@ -55,7 +55,8 @@ class IngestionConfig:
     class_paths: dict[str, Path] = field(default_factory=lambda: {"head_ct": Path("data/01_raw/head_ct")})
     img_size: int = 128
     channels: int | str = "auto"
-    class_channels: dict[str, int | str] = field(default_factory=lambda: {"head_ct": 1})
+    # No per-class setting here: the project's (head_ct: 1, and why) is in conf/base/parameters_ingestion.yml only.
+    class_channels: dict[str, int | str] = field(default_factory=dict)
     val_fraction: float = 0.1
     split_seed: int | None = None
     extensions: tuple[str, ...] = IMAGE_EXTENSIONS

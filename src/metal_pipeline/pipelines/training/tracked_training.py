@@ -13,7 +13,6 @@ from typing import Any
 import mlflow
 import torch
 
-from metal_pipeline import run_identity
 from metal_pipeline.tracking.killed_runs import mark_killed_runs
 from metal_pipeline.training import CheckpointMismatchError, TrainResult, TrainingInterrupted, train
 
@@ -77,10 +76,15 @@ def move_run_aside(run_folder, name: str) -> str:
 
     The run name covers every parameter that changes the weights, so a mismatch under one name means the
     code or the data changed; a new checkpoint folder alone would let this run overwrite the other's
-    detector and reports, so the fix moves all of that run's folders aside together.
+    detector and reports, so the fix moves all of that run's folders aside together: the run folder and
+    the folder of that name in each other data layer beside it (``<data>/<layer>/<run name>``; the layers
+    are spelled in conf/base/globals.yml only, and a run name is unique to its parameters).
     """
-    folders = [Path(run_folder)] + [p for p in (Path(run_identity.LAYERS[layer]) / name
-                                                for layer in ("model_output", "reporting")) if p.exists()]
+    run_folder = Path(run_folder)
+    layer_root = run_folder.parent
+    others = sorted(layer / name for layer in layer_root.parent.iterdir()
+                    if layer.is_dir() and layer != layer_root and (layer / name).exists())
+    folders = [run_folder, *others]
     moves = "; ".join(f"mv {p} {p}.other-run" for p in folders)
     return (f"the parameters are the same, so the code or the data changed since that run was trained. To keep "
             f"that run and train this one from the start, move the run's folders aside ({moves}; every file in "
