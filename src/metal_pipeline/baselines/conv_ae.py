@@ -46,6 +46,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from metal_pipeline.params.validate import reject_unknown_keys
+
 #: (out channels, kernel, stride, padding) of the encoder below the latent layer (Table 1 of the paper).
 ENCODER = ((32, 4, 2, 1), (32, 4, 2, 1), (32, 3, 1, 1), (64, 4, 2, 1), (64, 3, 1, 1), (128, 4, 2, 1),
            (64, 3, 1, 1), (32, 3, 1, 1))
@@ -88,10 +90,7 @@ class ConvAEConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ConvAEConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ConvAEConfig key(s) {unknown}; known keys are {sorted(known)}")
+        reject_unknown_keys(data, {f.name for f in fields(cls)}, "unknown ConvAEConfig key(s)")
         return cls(**dict(data))
 
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from metal_pipeline.params.validate import reject_unknown_keys
+
 #: Token shapes understood by the model.
 SHAPES = ("squares", "rows", "cols")
 
@@ -205,10 +207,5 @@ class MeTALConfig:
         raise ``ValueError``."""
         if not isinstance(data, Mapping):
             raise TypeError(f"MeTALConfig.from_dict expects a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown MeTALConfig key(s) {unknown}; known keys are {sorted(known)}"
-            )
+        reject_unknown_keys(data, {f.name for f in fields(cls)}, "unknown MeTALConfig key(s)")
         return cls(**dict(data))

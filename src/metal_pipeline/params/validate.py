@@ -24,7 +24,7 @@ import difflib
 import importlib
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from metal_pipeline.errors import ParameterError
@@ -320,11 +320,25 @@ def get_path(params: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
     return True, node
 
 
+def _unknown(given: Iterable[str], known: Iterable[str]) -> list[str]:
+    """The one unknown-key check: the keys of ``given`` not in ``known``, sorted."""
+    return sorted(set(given) - set(known))
+
+
+def reject_unknown_keys(given: Mapping[str, Any], known: Iterable[str], subject: str) -> None:
+    """``ValueError("<subject> ['typo']; known keys are [...]")`` when ``given`` has a key outside
+    ``known``: the check of the configuration dataclasses' ``from_dict`` (model, training, augmentation,
+    autoencoder), whose callers may be plain Python rather than the command line."""
+    unknown = _unknown(given, known)
+    if unknown:
+        raise ValueError(f"{subject} {unknown}; known keys are {sorted(known)}")
+
+
 def unknown_section_keys(section: Mapping[str, Any], known: set[str] | frozenset[str], where: str,
                          conf_file: str) -> str | None:
     """The sentence refusing keys of one parameter section that its code does not know (None if all are
     known), for library entry points called without the project hook's :func:`validate_params`."""
-    unknown = sorted(set(section) - set(known))
+    unknown = _unknown(section, known)
     if not unknown:
         return None
     return (f"Unknown parameter(s) {', '.join(f'{where}.{k}' for k in unknown)}; known: "

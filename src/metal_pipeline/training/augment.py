@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from metal_pipeline.params.validate import reject_unknown_keys
+
 FLIPS = ("h", "v")
 
 
@@ -76,10 +78,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, params) -> "AugmentConfig":
         params = dict(params or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown augment parameter(s) {unknown}; known: {sorted(known)}")
+        reject_unknown_keys(params, set(cls.__dataclass_fields__), "unknown augment parameter(s)")
         if "flips" in params:
             params["flips"] = tuple(params["flips"] or ())
         return cls(**params)

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from metal_pipeline.params.validate import reject_unknown_keys
 from metal_pipeline.training.precision import amp_mode
 from metal_pipeline.utils.device import resolve_device
 
@@ -133,12 +134,7 @@ class TrainConfig:
         listing the valid keys.
         """
         params = dict(params or {})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(
-                f"Unknown training parameter(s) {unknown}. Valid keys: {sorted(known)}."
-            )
+        reject_unknown_keys(params, {f.name for f in dataclasses.fields(cls)}, "Unknown training parameter(s)")
         # YAML reads "1e-4" as a string; accept numeric strings for float fields.
         for name in ("lr", "weight_decay", "min_delta"):
             if isinstance(params.get(name), str):
