@@ -9,33 +9,22 @@ and each picture is written by
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import numpy as np
-from kedro.io import AbstractDataset, DatasetError
 from PIL import Image
 
+from metal_pipeline.datasets.single_file_dataset import SingleFileDataset
 
-class PngImageDataset(AbstractDataset[np.ndarray, np.ndarray]):
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = PurePosixPath(filepath)
-        self.metadata = metadata
+
+class PngImageDataset(SingleFileDataset):
+    written_by = "the pipeline that writes it (predict)"
 
     def load(self) -> np.ndarray:
-        path = Path(self._filepath)
-        if not path.exists():
-            raise DatasetError(f"{path} does not exist yet: run the pipeline that writes it (predict) first.")
-        with Image.open(path) as image:
+        with Image.open(self._existing_path()) as image:
             return np.asarray(image.convert("RGB"))
 
     def save(self, data: np.ndarray) -> None:
         from metal_pipeline.inference.prediction_outputs import write_overlay  # the inference package imports torch
 
         write_overlay(Path(self._filepath), data)
-
-    def _exists(self) -> bool:
-        return Path(self._filepath).exists()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}

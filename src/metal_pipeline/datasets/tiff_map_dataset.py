@@ -10,32 +10,21 @@ callable}``, saved lazily) and each map is written by
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import tifffile
-from kedro.io import AbstractDataset, DatasetError
+
+from metal_pipeline.datasets.single_file_dataset import SingleFileDataset
 
 
-class TiffMapDataset(AbstractDataset[np.ndarray, np.ndarray]):
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = PurePosixPath(filepath)
-        self.metadata = metadata
+class TiffMapDataset(SingleFileDataset):
+    written_by = "the pipeline that writes it (heatmaps, or predict)"
 
     def load(self) -> np.ndarray:
-        path = Path(self._filepath)
-        if not path.exists():
-            raise DatasetError(f"{path} does not exist yet: run the pipeline that writes it (heatmaps, or predict) first.")
-        return np.asarray(tifffile.imread(path), dtype=np.float32)
+        return np.asarray(tifffile.imread(self._existing_path()), dtype=np.float32)
 
     def save(self, data: np.ndarray) -> None:
         from metal_pipeline.scoring.export import write_anomaly_map  # the scoring package imports torch
 
         write_anomaly_map(Path(self._filepath), data)
-
-    def _exists(self) -> bool:
-        return Path(self._filepath).exists()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}

@@ -60,6 +60,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -148,26 +149,11 @@ def write_predictions(predictions: FolderPredictions, output_dir: str | Path) ->
         write_overlay(overlay_path(output_dir, PurePosixPath(key)), make())
 
 
-def score_folder(
-    detector: AnomalyDetector,
-    input_dir: str | Path,
-    output_dir: str | Path,
-    batch_size: int = 32,
-    threshold: float | None = None,
-    extensions: Iterable[str] = IMAGE_EXTENSIONS,
-    device: str = "cpu",
-    *,
-    gray_from_color: bool = False,
-    colormap: str = DEFAULT_COLORMAP,
-    overlay_alpha: float = DEFAULT_ALPHA,
-    overlays: bool = True,
-    io_workers: int = DEFAULT_IO_WORKERS,
-) -> pd.DataFrame:
+def score_folder(detector: AnomalyDetector, input_dir: str | Path, output_dir: str | Path, *args: Any,
+                 **kwargs: Any) -> pd.DataFrame:
     """:func:`predict_images` (same arguments), then :func:`write_predictions`: score every image under
     ``input_dir`` and write its heatmap and overlay under ``output_dir``. Returns the table."""
-    predictions = predict_images(detector, input_dir, output_dir, batch_size, threshold, extensions, device,
-                                 gray_from_color=gray_from_color, colormap=colormap, overlay_alpha=overlay_alpha,
-                                 overlays=overlays, io_workers=io_workers)
+    predictions = predict_images(detector, input_dir, output_dir, *args, **kwargs)
     write_predictions(predictions, output_dir)
     return predictions.table
 
@@ -347,3 +333,6 @@ def predict_images(
                 decided.get(ANOMALOUS, 0), decided.get(NORMAL, 0), len(failed), output_dir / HEATMAPS_DIR,
                 output_dir / OVERLAYS_DIR if overlays else "(off)")
     return FolderPredictions(table, heatmaps, overlay_makers)
+
+
+score_folder.__wrapped__ = predict_images  # inspect.signature(score_folder): predict_images' parameters
