@@ -159,7 +159,11 @@ def run_name(params: Mapping[str, Any], configuration: str | None = None, maskin
 
 
 def scoring_fields(params: Mapping[str, Any]) -> dict[str, Any]:
-    return {section: _identity_part(params, section) for section in SCORING_SECTIONS}
+    fields = {section: _identity_part(params, section) for section in SCORING_SECTIONS}
+    # The discriminative head's settings matter only to the map kind that uses it.
+    if "seg" not in list(fields["scoring"].get("map_kinds") or []):
+        fields["scoring"].pop("seg_head", None)
+    return fields
 
 
 def scoring_name(params: Mapping[str, Any]) -> str:

@@ -54,6 +54,33 @@ def _assert_same_scores(a, b, images):
     np.testing.assert_array_equal(sa.decisions, sb.decisions)
 
 
+def test_a_detector_with_a_discriminative_head_round_trips_bit_for_bit(tmp_path):
+    from metal_pipeline.model.seg_head import SegHead, SegHeadConfig
+
+    base = _fitted()
+    torch.manual_seed(4)
+    head = SegHead(SegHeadConfig(channels=3, width=4, levels=2))
+    with torch.no_grad():  # running statistics away from their initial values, as after training
+        for m in head.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    det = AnomalyDetector(base.net, sigma=1.0, reduction="max", threshold=0.5, map_kinds=["l2", "seg"],
+                          normalise="pixel", seg_head=head)
+    det.fit_normaliser(_images(6, seed=1))
+    save_detector(det, tmp_path / "detector.pt")
+    payload = torch.load(tmp_path / "detector.pt", weights_only=True)
+    assert payload["seg_head"]["config"] == {"channels": 3, "width": 4, "levels": 2}
+    loaded = load_detector(tmp_path / "detector.pt")
+    assert loaded.map_kinds == ("l2", "seg")
+    _assert_same_scores(det, loaded, _images(4, seed=5))
+
+
+def test_map_kind_seg_needs_a_head():
+    with pytest.raises(ValueError, match="needs a trained discriminative head"):
+        AnomalyDetector(tiny_detector(seed=2).net, sigma=1.0, map_kinds=["seg"])
+
+
 class Payload:
     """Unpickling this runs a command; the marker file shows whether it ran."""
 
@@ -86,7 +113,9 @@ def test_the_file_is_a_plain_payload_that_loads_with_weights_only(tmp_path):
     save_detector(_fitted(), tmp_path / "detector.pt")
     payload = torch.load(tmp_path / "detector.pt", weights_only=True)
     assert payload["format"] == FORMAT and payload["version"] == detector_file.VERSION
-    assert set(payload) == {"format", "version", "model_config", "state_dict", "scoring", "norm_stats", "metadata"}
+    assert set(payload) == {"format", "version", "model_config", "state_dict", "scoring", "norm_stats", "seg_head",
+                            "metadata"}
+    assert payload["seg_head"] is None
     assert payload["scoring"] == {"sigma": 1.5, "reduction": "p99", "map_kinds": ["l2", "msgms"],
                                   "offsets": [[0, 0], [4, 4]], "normalise": "pixel", "region": "foreground",
                                   "region_erode": 1, "threshold": 0.125}
@@ -154,7 +183,7 @@ def test_broken_and_foreign_files_get_one_paragraph(tmp_path):
     with pytest.raises(DetectorFileError, match=r"best\.pt' is not a MeTAL detector file.*training checkpoint"):
         load_detector(tmp_path / "best.pt")
     torch.save({"format": FORMAT, "version": 99}, tmp_path / "new.pt")
-    with pytest.raises(DetectorFileError, match="version 99; this code reads versions 1 to 1"):
+    with pytest.raises(DetectorFileError, match="version 99; this code reads versions 1 to 2"):
         load_detector(tmp_path / "new.pt")
     with pytest.raises(FileNotFoundError):
         load_detector(tmp_path / "missing.pt")

@@ -76,7 +76,7 @@ def untrained_detector(params: dict[str, Any], splits) -> tuple[AnomalyDetector,
     summary = {"run_name": run_identity.run_name(params), "class": params["class"], "recipe": params["recipe"],
                "configuration": params["config"], "masking": params["masking"], "seed": params["seed"],
                "split": {"name": manifest["split"], "digests": manifest["digests"]}}
-    detector, _ = build_detector(net, val, params["scoring"], summary)
+    detector, _ = build_detector(net, train, val, params["scoring"], summary)
     return detector, summary
 
 

@@ -19,7 +19,7 @@ from torch import nn
 from metal_pipeline.inference.reconstruct import reconstruction_batches
 from metal_pipeline.scoring import image_scores, smooth_maps_torch
 from metal_pipeline.utils.device import resolve_device
-from metal_pipeline.scoring.maps import anomaly_maps, check_kinds
+from metal_pipeline.scoring.maps import HEAD_KINDS, anomaly_maps, check_kinds
 from metal_pipeline.scoring.foreground import REGIONS, region_masks
 
 
@@ -54,6 +54,9 @@ class AnomalyDetector(nn.Module):
         region: ``"all"`` or ``"foreground"``: the pixels the image score
             reduces over (:mod:`metal_pipeline.scoring.foreground`; maps stay
             whole), with ``region_erode`` pixels of the object's rim dropped.
+        seg_head: the trained discriminative head
+            (:class:`~metal_pipeline.model.seg_head.SegHead`) behind map kind
+            ``seg`` (its anomaly probability); required by that kind only.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class AnomalyDetector(nn.Module):
         normalise: str = "none",
         region: str = "all",
         region_erode: int = 0,
+        seg_head: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -76,6 +80,10 @@ class AnomalyDetector(nn.Module):
         self.threshold = None if threshold is None else float(threshold)
         self.metadata = dict(metadata or {})
         self.map_kinds = check_kinds(map_kinds)
+        if seg_head is None and any(k in HEAD_KINDS for k in self.map_kinds):
+            raise ValueError(f"map kinds {list(self.map_kinds)} include 'seg', which needs a trained "
+                             "discriminative head (seg_head); none was given")
+        self.seg_head = seg_head.eval() if seg_head is not None else None
         self.offsets = check_offsets(offsets)
         if normalise not in NORMALISE_MODES:
             raise ValueError(f"normalise must be one of {list(NORMALISE_MODES)}, got {normalise!r}")
@@ -141,7 +149,11 @@ class AnomalyDetector(nn.Module):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = resolve_device(device)
         kinds, offsets = self._kinds(), self._offsets()
+        array_kinds = tuple(k for k in kinds if k not in HEAD_KINDS)
+        head = getattr(self, "seg_head", None)
         self.net.to(device)
+        if head is not None:
+            head.to(device).eval()
         n, _, h, w = images.shape
         recon = np.empty(images.shape, dtype=np.float32)
         maps = {k: np.empty((n, h, w), dtype=np.float32) for k in kinds}
@@ -153,7 +165,11 @@ class AnomalyDetector(nn.Module):
             acc: dict[str, torch.Tensor] = {}
             with no_autocast:  # maps in fp32 even when the caller runs the network under AMP
                 for offset in offsets:
-                    for k, m in anomaly_maps(x, recs[offset].float(), kinds).items():
+                    found = anomaly_maps(x, recs[offset].float(), array_kinds) if array_kinds else {}
+                    if "seg" in kinds:
+                        with torch.inference_mode():
+                            found["seg"] = torch.sigmoid(head(x, recs[offset].float()))
+                    for k, m in found.items():
                         acc[k] = m if k not in acc else acc[k] + m
                 # smoothed on the device; one copy to numpy per batch and kind
                 for k in kinds:

@@ -11,7 +11,11 @@ tensors and plain Python values, never a pickled Python object::
      "scoring": {"sigma", "reduction", "map_kinds", "offsets", "normalise",
                  "region", "region_erode", "threshold"},
      "norm_stats": {map kind: {"mean": tensor, "std": tensor}},
+     "seg_head": None | {"config": SegHeadConfig.to_dict(), "state_dict": {name: tensor}},  # version 2
      "metadata": {...}}                          # JSON values (class, run name, split, ...)
+
+Version 2 added ``seg_head`` (the discriminative head behind map kind
+``seg``); version-1 files have none and load as before.
 
 so reading it runs no code stored in it: :func:`load_detector` uses
 ``torch.load(..., weights_only=True)`` and rebuilds the ``AnomalyDetector``
@@ -59,7 +63,7 @@ from metal_pipeline.utils.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 FORMAT = "metal-detector"
-VERSION = 1
+VERSION = 2
 ALLOW_PICKLE_ENV = "METAL_ALLOW_PICKLE"
 PICKLED_SUFFIX = ".pickled"
 CONVERT_COMMAND = "python -m metal_pipeline.inference.detector_file convert"
@@ -100,6 +104,7 @@ def to_payload(detector) -> dict[str, Any]:
         "threshold": None if detector.threshold is None else float(detector.threshold),
     }
     stats = getattr(detector, "norm_stats", {}) or {}
+    head = getattr(detector, "seg_head", None)
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -107,6 +112,9 @@ def to_payload(detector) -> dict[str, Any]:
         "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         "scoring": scoring,
         "norm_stats": {str(k): {"mean": _tensor(mean), "std": _tensor(std)} for k, (mean, std) in stats.items()},
+        "seg_head": None if head is None else {
+            "config": head.config.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}},
         "metadata": _json_values(dict(getattr(detector, "metadata", {}) or {})),
     }
 
@@ -122,12 +130,19 @@ def from_payload(payload: Mapping[str, Any], source: str = "the detector file"):
         with torch.random.fork_rng(devices=[]):  # building the net draws initial weights: leave the RNG as it was
             net = MeTAL(config)
         net.load_state_dict(payload["state_dict"], strict=True)
+        head = None
+        if payload.get("seg_head") is not None:
+            from metal_pipeline.model.seg_head import SegHead, SegHeadConfig
+
+            with torch.random.fork_rng(devices=[]):
+                head = SegHead(SegHeadConfig(**dict(payload["seg_head"]["config"])))
+            head.load_state_dict(payload["seg_head"]["state_dict"], strict=True)
         scoring = dict(payload["scoring"])
         detector = AnomalyDetector(
             net, sigma=scoring["sigma"], reduction=scoring["reduction"], threshold=scoring["threshold"],
             metadata=dict(payload.get("metadata") or {}), map_kinds=scoring["map_kinds"],
             offsets=scoring["offsets"], normalise=scoring["normalise"], region=scoring["region"],
-            region_erode=scoring["region_erode"])
+            region_erode=scoring["region_erode"], seg_head=head)
         detector.norm_stats = {k: (v["mean"].numpy().copy(), v["std"].numpy().copy())
                                for k, v in dict(payload.get("norm_stats") or {}).items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -221,7 +236,7 @@ def load_detector(path: str | os.PathLike, device: str = "cpu", *, allow_pickle:
     else:
         detector = from_payload(payload, source)
     if device != "cpu":
-        detector.net.to(device)
+        detector.to(device)  # the network and, when there is one, the discriminative head
     return detector
 
 

@@ -230,7 +230,7 @@ SCHEMA: dict[str, Check] = {
     "scoring.sigma": number(0),
     "scoring.reduction": project_choices("metal_pipeline.scoring.image_score", "REDUCTIONS"),
     "scoring.map_kinds": project_check("metal_pipeline.scoring.maps", "check_kinds",
-                                       "must be a non-empty list of l2, msgms, ssim (e.g. [l2,msgms])"),
+                                       "must be a non-empty list of l2, msgms, ssim, seg (e.g. [l2,msgms])"),
     "scoring.normalise": project_choices("metal_pipeline.inference.detector", "NORMALISE_MODES"),
     "scoring.offsets": project_check("metal_pipeline.inference.detector", "check_offsets",
                                      "must be a non-empty list of distinct [dy, dx] pixel shifts, e.g. [[0,0],[8,8]]"),
@@ -238,6 +238,7 @@ SCHEMA: dict[str, Check] = {
     "training.lr_schedule": project_choices("metal_pipeline.training.config", "LR_SCHEDULES"),
     "training.warmup_epochs": integer(0),
     "training.augment": lambda v: _augment(v),
+    "scoring.seg_head": lambda v: _seg_head(v),
     "scoring.region": project_choices("metal_pipeline.scoring.foreground", "REGIONS"),
     "scoring.region_erode": integer(0),
     "scoring.threshold_target_fpr": number(0, 1, low_open=True, high_open=True),
@@ -274,6 +275,18 @@ def _augment(v: Any) -> str | None:
         return "must be a mapping such as {synthetic_prob: 0.5}"
     try:
         AugmentConfig.from_dict(v)
+    except ValueError as exc:
+        return f"is invalid: {exc}"
+    return None
+
+
+def _seg_head(v: Any) -> str | None:
+    from metal_pipeline.training.seg_head import seg_head_configs
+
+    if not isinstance(v, Mapping):
+        return "must be a mapping such as {steps: 1500, width: 8}"
+    try:
+        seg_head_configs(v, channels=3, seed=0)
     except ValueError as exc:
         return f"is invalid: {exc}"
     return None

@@ -11,6 +11,10 @@
 * ``ssim``: 1 - SSIM map (Gaussian window sigma 1.5, channel mean, edge-
   replicated border so the map keeps the image size).
 
+* ``seg``: the probability from the detector's discriminative head
+  (:mod:`metal_pipeline.model.seg_head`). It needs a trained head, so
+  :func:`anomaly_maps` does not compute it; the detector does.
+
 All functions take float tensors ``(B, C, H, W)`` in [0, 1] and return
 ``(B, H, W)``; they work on any device.
 """
@@ -22,7 +26,11 @@ import torch.nn.functional as F
 
 from metal_pipeline.model.ssim import gaussian_radius, ssim_map
 
-MAP_KINDS = ("l2", "msgms", "ssim")
+#: Kinds computed from an image and its reconstruction alone.
+ARRAY_KINDS = ("l2", "msgms", "ssim")
+#: Kinds that need the detector's trained discriminative head.
+HEAD_KINDS = ("seg",)
+MAP_KINDS = ARRAY_KINDS + HEAD_KINDS
 GMS_C = 0.0026
 MSGMS_SCALES = 4
 
@@ -98,7 +106,12 @@ def check_kinds(kinds) -> tuple[str, ...]:
 
 
 def anomaly_maps(x: torch.Tensor, recon: torch.Tensor, kinds) -> dict[str, torch.Tensor]:
-    """``{kind: (B, H, W) map}`` for each requested kind."""
+    """``{kind: (B, H, W) map}`` for each requested kind (array kinds only, see :data:`HEAD_KINDS`)."""
     if x.shape != recon.shape or x.dim() != 4:
         raise ValueError(f"anomaly_maps: need two equal (B, C, H, W) tensors, got {tuple(x.shape)}, {tuple(recon.shape)}")
-    return {k: _FUNCTIONS[k](x, recon.to(x.dtype)) for k in check_kinds(kinds)}
+    kinds = check_kinds(kinds)
+    head = [k for k in kinds if k in HEAD_KINDS]
+    if head:
+        raise ValueError(f"anomaly_maps: map kind(s) {head} need a trained discriminative head; "
+                         "score through AnomalyDetector, which holds one")
+    return {k: _FUNCTIONS[k](x, recon.to(x.dtype)) for k in kinds}

@@ -102,3 +102,29 @@ def test_refuses_a_split_other_than_its_manifest(params, no_mlflow):
     with pytest.raises(SplitMismatchError, match="Nothing was trained"):
         run_training(params, (train, test, None, manifest))  # the test set passed as validation set
     assert not Path(params["training"]["checkpoint_root"]).exists()
+
+
+def test_map_kind_seg_trains_a_cached_head_that_a_rerun_reuses(tmp_path, no_mlflow):
+    params = tiny_parameters(tmp_path, **{"scoring.map_kinds": "[l2,seg]", "scoring.seg_head.steps": 3,
+                                          "scoring.seg_head.batch_size": 2, "scoring.seg_head.width": 4,
+                                          "scoring.seg_head.levels": 2})
+    splits = synthetic_splits(params)
+    first = run_training(params, splits)
+    detector = first["anomaly_detector"]
+    assert detector.map_kinds == ("l2", "seg") and detector.seg_head is not None
+    assert first["threshold_card"]["seg_head"]["steps"] == 3 and not first["threshold_card"]["seg_head"]["reused"]
+    run = run_identity.run_dir(params["training"]["checkpoint_root"], run_identity.run_name(params))
+    cached = list((run / "seg_heads").glob("*.pt"))
+    assert len(cached) == 1
+
+    second = run_training(params, splits)  # training reused, head loaded from the cache
+    assert second["threshold_card"]["seg_head"]["reused"]
+    images = splits[2].images
+    np.testing.assert_array_equal(detector.score(images).maps, second["anomaly_detector"].score(images).maps)
+
+    # the head's parameters name the scoring folder only when the map uses the head
+    other = dict(params, scoring={**params["scoring"], "seg_head": {**params["scoring"]["seg_head"], "steps": 4}})
+    assert run_identity.scoring_name(other) != run_identity.scoring_name(params)
+    plain = dict(params, scoring={**params["scoring"], "map_kinds": ["l2"]})
+    plain_other = dict(other, scoring={**other["scoring"], "map_kinds": ["l2"]})
+    assert run_identity.scoring_name(plain) == run_identity.scoring_name(plain_other)

@@ -40,7 +40,7 @@ def conv_ae_template() -> Pipeline:
              inputs=["train_set", "val_set", "split_manifest", "params:class", "params:method", "params:seed",
                      "params:ingestion", "params:model", "params:training"],
              outputs=["conv_ae_net", "training_history", "training_summary"], name="train_conv_ae"),
-        Node(build_detector, inputs=["conv_ae_net", "val_set", "params:scoring", "training_summary"],
+        Node(build_detector, inputs=["conv_ae_net", "train_set", "val_set", "params:scoring", "training_summary"],
              outputs=["conv_ae_detector", "threshold_card"], name="build_detector"),
     ])
     scored = Pipeline(heatmaps_pipeline(), inputs={"anomaly_detector": "conv_ae_detector"})

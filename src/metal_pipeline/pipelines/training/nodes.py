@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -20,6 +22,7 @@ from metal_pipeline.tracking.registry import find_registered_version, log_and_re
 from metal_pipeline.pipelines.training.tracked_training import summarise_training, train_tracked
 from metal_pipeline.training import TrainConfig
 from metal_pipeline.training.augment import AugmentConfig, Augmenter
+from metal_pipeline.training.seg_head import cached_seg_head
 
 logger = logging.getLogger(__name__)
 
@@ -137,17 +140,24 @@ def train_model(
 
 def build_detector(
     net: MeTAL,
+    train_set: ImageSet,
     val_set: ImageSet,
     scoring_params: dict[str, Any],
     training_summary: dict[str, Any],
 ) -> tuple[AnomalyDetector, dict[str, Any]]:
-    """Wrap the network with its scoring rule and a threshold from validation normals."""
+    """Wrap the network with its scoring rule and a threshold from validation normals (and, for map
+    kind ``seg``, a discriminative head trained on ``train_set`` with the network frozen)."""
+    map_kinds = scoring_params.get("map_kinds", ["l2"])
+    head, head_info = None, None
+    if "seg" in map_kinds:
+        head, head_info = _seg_head(net, train_set, scoring_params.get("seg_head") or {}, training_summary)
     detector = AnomalyDetector(net, sigma=scoring_params["sigma"], reduction=scoring_params["reduction"],
-                               map_kinds=scoring_params.get("map_kinds", ["l2"]),
+                               map_kinds=map_kinds,
                                offsets=scoring_params.get("offsets", [[0, 0]]),
                                normalise=scoring_params.get("normalise", "none"),
                                region=scoring_params.get("region", "all"),
-                               region_erode=scoring_params.get("region_erode", 0))
+                               region_erode=scoring_params.get("region_erode", 0),
+                               seg_head=head)
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
     # Map statistics and the threshold both come from validation normals (never the test set).
     scores = detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
@@ -158,10 +168,32 @@ def build_detector(
     # What makes this detector: the trained run plus the scoring rule (registry de-duplication key).
     detector.metadata["detector_key"] = run_identity.short_hash(
         {"run": training_summary.get("run_name"), "threshold": card["threshold"],
-         "scoring": {k: v for k, v in scoring_params.items() if k not in run_identity.OPERATIONAL["scoring"]}},
+         "scoring": {k: v for k, v in scoring_params.items() if k not in run_identity.OPERATIONAL["scoring"]
+                     and (k != "seg_head" or "seg" in map_kinds)}},
         length=16)
+    if head_info is not None:
+        card["seg_head"] = {k: head_info[k] for k in ("steps", "final_loss", "seconds", "reused")}
     logger.info("Decision threshold %.6g (%s)", card["threshold"], card["rule"])
     return detector, card
+
+
+def _seg_head(net: MeTAL, train_set: ImageSet, params: dict[str, Any], training_summary: dict[str, Any]):
+    """The run's discriminative head, cached beside its checkpoints (``<run>/seg_heads/<key>.pt``) under a
+    key of the trained weights, the training images and the head's parameters."""
+    checkpoint_dir = training_summary.get("checkpoint_dir")
+    cache_dir = None if not checkpoint_dir else Path(checkpoint_dir).parent / "seg_heads"
+    weights = hashlib.sha256()
+    for name, tensor in net.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = run_identity.short_hash({"weights": weights.hexdigest(), "train": run_identity.image_set_digest(train_set),
+                                   "seg_head": params}, length=12)
+    head, info = cached_seg_head(net, train_set.images, params, seed=int(training_summary.get("seed") or 0),
+                                 cache_dir=cache_dir, cache_key=key)
+    logger.info("Discriminative head: %s (%d steps, final loss %.4g, %.0f s)",
+                "reused " + str(info["path"]) if info["reused"] else "trained", info["steps"], info["final_loss"],
+                info["seconds"])
+    return head, info
 
 
 def register_detector(

@@ -17,7 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 build_detector,
-                inputs=["metal_net", "val_set", "params:scoring", "training_summary"],
+                inputs=["metal_net", "train_set", "val_set", "params:scoring", "training_summary"],
                 outputs=["anomaly_detector", "threshold_card"],
                 name="build_detector",
             ),

@@ -1,0 +1,154 @@
+"""Screen the discriminative head lever on a finished run, without retraining it.
+
+    python benchmarks/screen_seg_head.py --run data/06_models/<run> --split data/05_model_input/<split> \
+        [--steps 1500] [--width 8] [--seed 0] [--time-limit 600] [--region foreground-10] [--out results.jsonl]
+
+Trains a :class:`~metal_pipeline.model.seg_head.SegHead` on the split's train
+images with the run's reconstruction network frozen, then scores the
+validation signal (half of the validation normals fit the normalisers, the
+other half is scored clean and with the validation family of synthetic
+anomalies pasted, as in ``rescore_runs.py``) and the test set at model
+resolution (128 px) under several maps:
+
+* ``base``: the run's own map (L2 + MSGMS, per-pixel normalised, its sigma);
+* ``seg``: the head's probability, smoothed;
+* ``base+seg``: both, each per-pixel normalised, summed.
+
+The validation columns choose; the test columns only report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _metrics(masks, maps, labels, scores) -> dict:
+    from metal_pipeline.metrics import auroc, mcclish_partial_auroc, partial_auroc
+
+    out = {}
+    if masks is not None and masks.any():
+        m, s = masks.reshape(-1), maps.reshape(-1)
+        out.update(pauroc=partial_auroc(m, s, 0.3), mcclish=mcclish_partial_auroc(m, s, 0.3), pixel_auroc=auroc(m, s))
+    if labels is not None and 0 < labels.sum() < len(labels):
+        out["image_auroc"] = auroc(labels, scores)
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--split", type=Path, required=True)
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=8)
+    ap.add_argument("--levels", type=int, default=3)
+    ap.add_argument("--anomaly-prob", type=float, default=0.5)
+    ap.add_argument("--gamma", type=float, default=2.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--time-limit", type=float, default=None)
+    ap.add_argument("--region", default="all-0", help="image-score region, e.g. foreground-10")
+    ap.add_argument("--reductions", default="max,top1", help="image-score reductions to report, comma-separated")
+    ap.add_argument("--save-head", type=Path, help="write the trained head's state_dict here")
+    ap.add_argument("--load-head", type=Path, help="skip training: load a head saved with --save-head")
+    ap.add_argument("--out", type=Path)
+    a = ap.parse_args()
+
+    from metal_pipeline.data.image_set import ImageSet
+    from metal_pipeline.inference.detector import map_statistics
+    from metal_pipeline.inference.model_source import load_checkpoint
+    from metal_pipeline.inference.reconstruct import reconstruction_batches
+    from metal_pipeline.model.seg_head import SegHeadConfig
+    from metal_pipeline.scoring import smooth_maps_torch
+    from metal_pipeline.scoring.foreground import region_masks
+    from metal_pipeline.scoring.image_score import image_scores
+    from metal_pipeline.scoring.synthetic import paste_anomalies
+    from metal_pipeline.training.seg_head import SegHeadTrainConfig, head_logits, train_seg_head
+
+    det = load_checkpoint(sorted(a.run.glob("scoring-*/detector.pt"))[0])
+    train, val, test = (ImageSet.load(a.split / f"{s}.npz") for s in ("train", "val", "test"))
+    cfg = SegHeadTrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, anomaly_prob=a.anomaly_prob,
+                             focal_gamma=a.gamma, seed=a.seed)
+    hcfg = SegHeadConfig(channels=det.channels, width=a.width, levels=a.levels)
+    t0 = time.perf_counter()
+    if a.load_head:
+        from metal_pipeline.model.seg_head import SegHead
+
+        head, losses = SegHead(hcfg), [float("nan")]
+        head.load_state_dict(torch.load(a.load_head, weights_only=True))
+        head.eval()
+    else:
+        head, losses = train_seg_head(
+            det.net, train.images, cfg, hcfg, time_limit_s=a.time_limit,
+            on_step=lambda s, l: print(f"step {s} loss {l:.4f} {time.perf_counter() - t0:.0f}s", flush=True)
+            if s % 100 == 0 else None)
+        if a.save_head:
+            torch.save(head.state_dict(), a.save_head)
+    train_s = time.perf_counter() - t0
+
+    normals = val.images[val.labels == 0]
+    fit, base = normals[0::2], normals[1::2]
+    syn, syn_masks = zip(*(paste_anomalies(base, seed=s, per_image=2) for s in (123, 124, 125)))
+    sets = {"fit": fit, "val": np.concatenate([base, *syn]), "test": test.images}
+    masks = {"val": np.concatenate([np.zeros_like(syn_masks[0]), *syn_masks]), "test": test.masks}
+    labels = {"val": np.r_[np.zeros(len(base)), np.ones(3 * len(base))], "test": test.labels}
+    region, erode = a.region.rsplit("-", 1)
+
+    def raw(images):
+        out = {"l2": [], "msgms": [], "seg": []}
+        det.net.eval()
+        for _, x, recs in reconstruction_batches(det.net, images, 32, "cpu"):
+            r = recs[(0, 0)].float()
+            from metal_pipeline.scoring.maps import anomaly_maps
+            m = anomaly_maps(x, r, ("l2", "msgms"))
+            out["l2"].append(smooth_maps_torch(m["l2"], det.sigma).numpy())
+            out["msgms"].append(smooth_maps_torch(m["msgms"], det.sigma).numpy())
+            out["seg"].append(torch.sigmoid(head_logits(head, x, r)).numpy())
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    maps = {s: raw(x) for s, x in sets.items()}
+    results = []
+    for seg_sigma in (0.0, 2.0, 4.0):
+        seg = {s: smooth_maps_torch(torch.from_numpy(m["seg"]), seg_sigma).numpy() if seg_sigma else m["seg"]
+               for s, m in maps.items()}
+        stats = {k: map_statistics(maps["fit"][k], "pixel") for k in ("l2", "msgms")}
+        stats["seg"] = map_statistics(seg["fit"], "pixel")
+        z = {s: {k: (maps[s][k] - stats[k][0]) / stats[k][1] for k in ("l2", "msgms")} for s in ("val", "test")}
+        for s in ("val", "test"):
+            z[s]["seg"] = (seg[s] - stats["seg"][0]) / stats["seg"][1]
+        variants = {
+            "base": {s: z[s]["l2"] + z[s]["msgms"] for s in ("val", "test")},
+            "seg": {s: seg[s] for s in ("val", "test")},
+            "seg_z": {s: z[s]["seg"] for s in ("val", "test")},
+            "base+seg": {s: z[s]["l2"] + z[s]["msgms"] + z[s]["seg"] for s in ("val", "test")},
+        }
+        for name, m in variants.items():
+            if name == "base" and seg_sigma:
+                continue
+            row = {"variant": name, "seg_sigma": seg_sigma, "train_s": round(train_s, 1), "steps_done": len(losses),
+                   "final_loss": round(float(np.mean(losses[-50:])), 5), **vars(a)}
+            for s in ("val", "test"):
+                regions = region_masks(sets[s], region, int(erode))
+                for i, red in enumerate(a.reductions.split(",")):
+                    got = _metrics(masks[s], m[s], labels[s], image_scores(m[s], red, regions))
+                    if i == 0:
+                        row[s] = got
+                    else:
+                        row[s][f"image_auroc_{red}"] = got["image_auroc"]
+            row = {k: (str(v) if isinstance(v, Path) else v) for k, v in row.items()}
+            results.append(row)
+            print(json.dumps({k: row[k] for k in ("variant", "seg_sigma", "val", "test")}), flush=True)
+    if a.out:
+        with a.out.open("a") as f:
+            for r in results:
+                f.write(json.dumps(r) + "\n")
+
+
+if __name__ == "__main__":
+    main()
