@@ -29,6 +29,10 @@ TINY_PARAMS = {
     "training.progress": "false",
     "training.num_threads": 1,
     "scoring.sigma": 1.0,
+    "scoring.seg_head.steps": 4,
+    "scoring.seg_head.batch_size": 4,
+    "scoring.seg_head.width": 4,
+    "scoring.seg_head.levels": 2,
     "heatmaps.export_resolution": "original",
     "evaluation.panel_rows": 3,
 }
