@@ -10,11 +10,13 @@ other half is scored clean and with the validation family of synthetic
 anomalies pasted, as in ``rescore_runs.py``) and the test set at model
 resolution (128 px) under several maps:
 
-* ``base``: the run's own map (L2 + MSGMS, per-pixel normalised, its sigma);
-* ``seg``: the head's probability, smoothed;
-* ``base+seg``: both, each per-pixel normalised, summed.
+* ``base``: L2 + MSGMS, each per-pixel normalised on the fit half;
+* ``seg``: the head's probability (never normalised, as in the detector);
+* ``base+seg``: their sum;
 
-The validation columns choose; the test columns only report.
+each at sigma 0, 2 and 4, with every image-score reduction of ``--reductions``.
+The validation columns choose (the heatmap on the pixel columns, the image
+score on image AUROC); the test columns only report.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def main() -> None:
     from metal_pipeline.scoring import smooth_maps_torch
     from metal_pipeline.scoring.foreground import region_masks
     from metal_pipeline.scoring.image_score import image_scores
+    from metal_pipeline.scoring.maps import anomaly_maps
     from metal_pipeline.scoring.synthetic import paste_anomalies
     from metal_pipeline.training.seg_head import SegHeadTrainConfig, head_logits, train_seg_head
 
@@ -81,7 +84,8 @@ def main() -> None:
         from metal_pipeline.model.seg_head import SegHead
 
         head, losses = SegHead(hcfg), [float("nan")]
-        head.load_state_dict(torch.load(a.load_head, weights_only=True))
+        saved = torch.load(a.load_head, weights_only=True)  # a --save-head file or a cached <run>/seg_heads/*.pt
+        head.load_state_dict(saved.get("state_dict", saved) if "config" in saved else saved)
         head.eval()
     else:
         head, losses = train_seg_head(
@@ -102,36 +106,30 @@ def main() -> None:
 
     def raw(images):
         out = {"l2": [], "msgms": [], "seg": []}
-        det.net.eval()
         for _, x, recs in reconstruction_batches(det.net, images, 32, "cpu"):
             r = recs[(0, 0)].float()
-            from metal_pipeline.scoring.maps import anomaly_maps
             m = anomaly_maps(x, r, ("l2", "msgms"))
-            out["l2"].append(smooth_maps_torch(m["l2"], det.sigma).numpy())
-            out["msgms"].append(smooth_maps_torch(m["msgms"], det.sigma).numpy())
+            out["l2"].append(m["l2"].numpy())
+            out["msgms"].append(m["msgms"].numpy())
             out["seg"].append(torch.sigmoid(head_logits(head, x, r)).numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
 
-    maps = {s: raw(x) for s, x in sets.items()}
+    unsmoothed = {s: raw(x) for s, x in sets.items()}
     results = []
-    for seg_sigma in (0.0, 2.0, 4.0):
-        seg = {s: smooth_maps_torch(torch.from_numpy(m["seg"]), seg_sigma).numpy() if seg_sigma else m["seg"]
-               for s, m in maps.items()}
+    for sigma in (0.0, 2.0, 4.0):
+        maps = {s: {k: smooth_maps_torch(torch.from_numpy(m), sigma).numpy() for k, m in ms.items()}
+                for s, ms in unsmoothed.items()}
+        # L2 and MSGMS per-pixel normalised on the fit half (as the detector does); the head's
+        # probability as it is (the detector never normalises it)
         stats = {k: map_statistics(maps["fit"][k], "pixel") for k in ("l2", "msgms")}
-        stats["seg"] = map_statistics(seg["fit"], "pixel")
         z = {s: {k: (maps[s][k] - stats[k][0]) / stats[k][1] for k in ("l2", "msgms")} for s in ("val", "test")}
-        for s in ("val", "test"):
-            z[s]["seg"] = (seg[s] - stats["seg"][0]) / stats["seg"][1]
         variants = {
             "base": {s: z[s]["l2"] + z[s]["msgms"] for s in ("val", "test")},
-            "seg": {s: seg[s] for s in ("val", "test")},
-            "seg_z": {s: z[s]["seg"] for s in ("val", "test")},
-            "base+seg": {s: z[s]["l2"] + z[s]["msgms"] + z[s]["seg"] for s in ("val", "test")},
+            "seg": {s: maps[s]["seg"] for s in ("val", "test")},
+            "base+seg": {s: z[s]["l2"] + z[s]["msgms"] + maps[s]["seg"] for s in ("val", "test")},
         }
         for name, m in variants.items():
-            if name == "base" and seg_sigma:
-                continue
-            row = {"variant": name, "seg_sigma": seg_sigma, "train_s": round(train_s, 1), "steps_done": len(losses),
+            row = {"variant": name, "sigma": sigma, "train_s": round(train_s, 1), "steps_done": len(losses),
                    "final_loss": round(float(np.mean(losses[-50:])), 5), **vars(a)}
             for s in ("val", "test"):
                 regions = region_masks(sets[s], region, int(erode))
@@ -143,7 +141,7 @@ def main() -> None:
                         row[s][f"image_auroc_{red}"] = got["image_auroc"]
             row = {k: (str(v) if isinstance(v, Path) else v) for k, v in row.items()}
             results.append(row)
-            print(json.dumps({k: row[k] for k in ("variant", "seg_sigma", "val", "test")}), flush=True)
+            print(json.dumps({k: row[k] for k in ("variant", "sigma", "val", "test")}), flush=True)
     if a.out:
         with a.out.open("a") as f:
             for r in results:

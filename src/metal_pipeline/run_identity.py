@@ -53,6 +53,7 @@ OPERATIONAL: Mapping[str, frozenset[str]] = {
 #: (``False`` for ``amp``: YAML 1.1 reads an unquoted ``off`` as false.)
 IDENTITY_DEFAULTS: Mapping[str, Mapping[str, tuple[Any, ...]]] = {
     "training": {"amp": ("off", False)},
+    "scoring": {"image_kinds": (None,)},
 }
 
 #: Sections whose (non-operational) values define the trained weights / the maps and reports.
@@ -161,7 +162,8 @@ def run_name(params: Mapping[str, Any], configuration: str | None = None, maskin
 def scoring_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     fields = {section: _identity_part(params, section) for section in SCORING_SECTIONS}
     # The discriminative head's settings matter only to the map kind that uses it.
-    if "seg" not in list(fields["scoring"].get("map_kinds") or []):
+    used = list(fields["scoring"].get("map_kinds") or []) + list(fields["scoring"].get("image_kinds") or [])
+    if "seg" not in used:
         fields["scoring"].pop("seg_head", None)
     return fields
 

@@ -66,13 +66,13 @@ def test_a_detector_with_a_discriminative_head_round_trips_bit_for_bit(tmp_path)
                 m.running_mean.uniform_(-0.1, 0.1)
                 m.running_var.uniform_(0.5, 1.5)
     det = AnomalyDetector(base.net, sigma=1.0, reduction="max", threshold=0.5, map_kinds=["l2", "seg"],
-                          normalise="pixel", seg_head=head)
+                          normalise="pixel", seg_head=head, image_kinds=["msgms"])
     det.fit_normaliser(_images(6, seed=1))
     save_detector(det, tmp_path / "detector.pt")
     payload = torch.load(tmp_path / "detector.pt", weights_only=True)
     assert payload["seg_head"]["config"] == {"channels": 3, "width": 4, "levels": 2}
     loaded = load_detector(tmp_path / "detector.pt")
-    assert loaded.map_kinds == ("l2", "seg")
+    assert loaded.map_kinds == ("l2", "seg") and loaded.image_kinds == ("msgms",)
     _assert_same_scores(det, loaded, _images(4, seed=5))
 
 
@@ -116,7 +116,7 @@ def test_the_file_is_a_plain_payload_that_loads_with_weights_only(tmp_path):
     assert set(payload) == {"format", "version", "model_config", "state_dict", "scoring", "norm_stats", "seg_head",
                             "metadata"}
     assert payload["seg_head"] is None
-    assert payload["scoring"] == {"sigma": 1.5, "reduction": "p99", "map_kinds": ["l2", "msgms"],
+    assert payload["scoring"] == {"sigma": 1.5, "reduction": "p99", "map_kinds": ["l2", "msgms"], "image_kinds": None,
                                   "offsets": [[0, 0], [4, 4]], "normalise": "pixel", "region": "foreground",
                                   "region_erode": 1, "threshold": 0.125}
     assert payload["model_config"]["configuration"] == "squares_rows"

@@ -82,3 +82,38 @@ def test_leave_one_out_scores_are_not_fitted_on_themselves() -> None:
         assert np.isclose(loo[i], ((raw["l2"][i] - mean) / std).max(), rtol=1e-5)
     # in-sample scores are optimistic: lower than leave-one-out ones
     assert (det.score(imgs).scores < loo).mean() > 0.5
+
+
+def _head():
+    from metal_pipeline.model.seg_head import SegHead, SegHeadConfig
+
+    torch.manual_seed(1)
+    return SegHead(SegHeadConfig(channels=3, width=4, levels=2))
+
+
+def test_image_kinds_score_images_from_their_own_map_and_leave_the_heatmap_alone() -> None:
+    from metal_pipeline.scoring.image_score import image_scores
+
+    imgs, fit = _images(4, seed=3), _images(6)
+    both = AnomalyDetector(_net(), sigma=1.0, map_kinds=["seg"], image_kinds=["l2", "msgms"], normalise="pixel",
+                           seg_head=_head())
+    both.fit_normaliser(fit)
+    heat_only = AnomalyDetector(_net(), sigma=1.0, map_kinds=["seg"], normalise="pixel", seg_head=_head())
+    heat_only.fit_normaliser(fit)
+    image_only = AnomalyDetector(_net(), sigma=1.0, map_kinds=["l2", "msgms"], normalise="pixel")
+    image_only.fit_normaliser(fit)
+    got = both.score(imgs)
+    np.testing.assert_array_equal(got.maps, heat_only.score(imgs).maps)
+    np.testing.assert_array_equal(got.scores, image_only.score(imgs).scores)
+    np.testing.assert_array_equal(got.scores, image_scores(image_only.score(imgs).maps, "max"))
+    # the threshold's held-out scores come from the image kinds too
+    np.testing.assert_array_equal(both.leave_one_out_scores(fit), image_only.leave_one_out_scores(fit))
+
+
+def test_the_head_probability_is_never_normalised() -> None:
+    det = AnomalyDetector(_net(), sigma=0.0, map_kinds=["seg"], normalise="pixel", seg_head=_head())
+    det.fit_normaliser(_images(6))
+    assert "seg" not in det.norm_stats
+    raw, _ = det.raw_maps(_images(3, seed=4))
+    np.testing.assert_array_equal(det.score(_images(3, seed=4)).maps, raw["seg"])
+    assert ((raw["seg"] >= 0) & (raw["seg"] <= 1)).all()

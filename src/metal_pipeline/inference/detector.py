@@ -57,6 +57,13 @@ class AnomalyDetector(nn.Module):
         seg_head: the trained discriminative head
             (:class:`~metal_pipeline.model.seg_head.SegHead`) behind map kind
             ``seg`` (its anomaly probability); required by that kind only.
+            ``seg`` is never normalised: it is a probability already, and the
+            near-zero spread of normal images' probabilities would turn noise
+            into large z-scores.
+        image_kinds: the map kinds the *image score* reduces (``None``: the
+            heatmap's ``map_kinds``). A heatmap has to localise and an image
+            score has to rank images; the best map for one need not be the
+            best for the other, and the validation signal chooses each.
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class AnomalyDetector(nn.Module):
         region: str = "all",
         region_erode: int = 0,
         seg_head: nn.Module | None = None,
+        image_kinds=None,
     ) -> None:
         super().__init__()
         self.net = net
@@ -80,8 +88,10 @@ class AnomalyDetector(nn.Module):
         self.threshold = None if threshold is None else float(threshold)
         self.metadata = dict(metadata or {})
         self.map_kinds = check_kinds(map_kinds)
-        if seg_head is None and any(k in HEAD_KINDS for k in self.map_kinds):
-            raise ValueError(f"map kinds {list(self.map_kinds)} include 'seg', which needs a trained "
+        self.image_kinds = None if image_kinds is None else check_kinds(image_kinds)
+        used = self.map_kinds + (self.image_kinds or ())
+        if seg_head is None and any(k in HEAD_KINDS for k in used):
+            raise ValueError(f"map kinds {sorted(set(used))} include 'seg', which needs a trained "
                              "discriminative head (seg_head); none was given")
         self.seg_head = seg_head.eval() if seg_head is not None else None
         self.offsets = check_offsets(offsets)
@@ -110,12 +120,21 @@ class AnomalyDetector(nn.Module):
     def scoring_settings(self) -> dict:
         """The rules that turn a reconstruction into a score (logged and tagged)."""
         return {"sigma": self.sigma, "reduction": self.reduction, "map_kinds": list(self._kinds()),
+                "image_kinds": None if self._image_kinds() is None else list(self._image_kinds()),
                 "offsets": [list(o) for o in self._offsets()], "normalise": self._normalise(),
                 "region": self._region()[0], "region_erode": self._region()[1]}
 
     # Detectors pickled before these settings existed score as they did then.
     def _kinds(self) -> tuple[str, ...]:
         return getattr(self, "map_kinds", ("l2",))
+
+    def _image_kinds(self) -> tuple[str, ...] | None:
+        return getattr(self, "image_kinds", None)
+
+    def _all_kinds(self) -> tuple[str, ...]:
+        """The heatmap's kinds, then any further kinds of the image score."""
+        extra = tuple(k for k in (self._image_kinds() or ()) if k not in self._kinds())
+        return self._kinds() + extra
 
     def _offsets(self) -> tuple[tuple[int, int], ...]:
         return getattr(self, "offsets", ((0, 0),))
@@ -148,7 +167,7 @@ class AnomalyDetector(nn.Module):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         device = resolve_device(device)
-        kinds, offsets = self._kinds(), self._offsets()
+        kinds, offsets = self._all_kinds(), self._offsets()
         array_kinds = tuple(k for k in kinds if k not in HEAD_KINDS)
         head = getattr(self, "seg_head", None)
         self.net.to(device)
@@ -185,7 +204,8 @@ class AnomalyDetector(nn.Module):
         """
         maps, _ = self.raw_maps(images, batch_size=batch_size, device=device)
         mode = self._normalise()
-        self.norm_stats = {} if mode == "none" else {k: map_statistics(m, mode) for k, m in maps.items()}
+        self.norm_stats = {} if mode == "none" else {k: map_statistics(m, mode) for k, m in maps.items()
+                                                     if k not in HEAD_KINDS}
         return self._held_out_scores(maps, self.regions(images))
 
     def leave_one_out_scores(self, images: np.ndarray, batch_size: int = 32, device: str = "cpu") -> np.ndarray:
@@ -201,36 +221,40 @@ class AnomalyDetector(nn.Module):
     def _held_out_scores(self, maps: dict[str, np.ndarray], regions: np.ndarray | None = None) -> np.ndarray:
         mode = self._normalise()
         n = len(next(iter(maps.values())))
-        if mode == "none":
-            return image_scores(self.combine(maps), self.reduction, regions)
+        kinds = self._image_kinds() or self._kinds()
+        maps = {k: m for k, m in maps.items() if k in kinds}
+        if mode == "none" or all(k in HEAD_KINDS for k in kinds):
+            return image_scores(self.combine(maps, kinds), self.reduction, regions)
         saved = getattr(self, "norm_stats", {})
         if n < 3:
             # Too few to leave one out (tiny data sets): in-sample scores, said in the log.
             logging.getLogger(__name__).warning(
                 "Only %d validation normals: the threshold comes from scores normalised on those same "
                 "images (optimistic); use more validation images for a reliable threshold.", n)
-            self.norm_stats = {k: map_statistics(m, mode) for k, m in maps.items()}
+            self.norm_stats = {k: map_statistics(m, mode) for k, m in maps.items() if k not in HEAD_KINDS}
             try:
-                return image_scores(self.combine(maps), self.reduction, regions)
+                return image_scores(self.combine(maps, kinds), self.reduction, regions)
             finally:
                 self.norm_stats = saved
         out = np.empty(n, dtype=np.float64)
         try:
             for i in range(n):
                 keep = np.arange(n) != i
-                self.norm_stats = {k: map_statistics(m[keep], mode) for k, m in maps.items()}
-                out[i] = image_scores(self.combine({k: m[i:i + 1] for k, m in maps.items()}), self.reduction,
+                self.norm_stats = {k: map_statistics(m[keep], mode) for k, m in maps.items() if k not in HEAD_KINDS}
+                out[i] = image_scores(self.combine({k: m[i:i + 1] for k, m in maps.items()}, kinds), self.reduction,
                                       None if regions is None else regions[i:i + 1])[0]
         finally:
             self.norm_stats = saved
         return out
 
-    def combine(self, maps: dict[str, np.ndarray]) -> np.ndarray:
+    def combine(self, maps: dict[str, np.ndarray], kinds=None) -> np.ndarray:
+        """The sum of ``kinds`` (default: the heatmap's), each normalised when the detector normalises
+        (except head kinds, see the class docstring)."""
         stats = getattr(self, "norm_stats", {})
         out = None
-        for k in self._kinds():
+        for k in (self._kinds() if kinds is None else kinds):
             m = maps[k]
-            if self._normalise() != "none":
+            if self._normalise() != "none" and k not in HEAD_KINDS:
                 if k not in stats:
                     raise RuntimeError("normalise is set but fit_normaliser was never called")
                 mean, std = stats[k]
@@ -242,7 +266,9 @@ class AnomalyDetector(nn.Module):
         """Score uint8 images ``(n, C, N, N)`` already at the model's size and channels."""
         maps, recon = self.raw_maps(images, batch_size=batch_size, device=device)
         combined = self.combine(maps)
-        scores = image_scores(combined, reduction=self.reduction, regions=self.regions(images))
+        image_kinds = self._image_kinds()
+        image_map = combined if image_kinds is None or image_kinds == self._kinds() else self.combine(maps, image_kinds)
+        scores = image_scores(image_map, reduction=self.reduction, regions=self.regions(images))
         decisions = None if self.threshold is None else scores > self.threshold
         return Scores(reconstructions=recon, maps=combined, scores=scores, decisions=decisions)
 

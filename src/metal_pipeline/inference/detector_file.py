@@ -8,14 +8,15 @@ tensors and plain Python values, never a pickled Python object::
     {"format": "metal-detector", "version": 1,
      "model_config": MeTALConfig.to_dict(),       # str / int / float values
      "state_dict": {name: tensor},                # the network's weights
-     "scoring": {"sigma", "reduction", "map_kinds", "offsets", "normalise",
-                 "region", "region_erode", "threshold"},
+     "scoring": {"sigma", "reduction", "map_kinds", "image_kinds" (version 2), "offsets",
+                 "normalise", "region", "region_erode", "threshold"},
      "norm_stats": {map kind: {"mean": tensor, "std": tensor}},
      "seg_head": None | {"config": SegHeadConfig.to_dict(), "state_dict": {name: tensor}},  # version 2
      "metadata": {...}}                          # JSON values (class, run name, split, ...)
 
 Version 2 added ``seg_head`` (the discriminative head behind map kind
-``seg``); version-1 files have none and load as before.
+``seg``) and ``scoring.image_kinds``; version-1 files have neither and load
+as before.
 
 so reading it runs no code stored in it: :func:`load_detector` uses
 ``torch.load(..., weights_only=True)`` and rebuilds the ``AnomalyDetector``
@@ -97,6 +98,7 @@ def to_payload(detector) -> dict[str, Any]:
         "sigma": float(settings["sigma"]),
         "reduction": str(settings["reduction"]),
         "map_kinds": [str(k) for k in settings["map_kinds"]],
+        "image_kinds": None if settings.get("image_kinds") is None else [str(k) for k in settings["image_kinds"]],
         "offsets": [[int(dy), int(dx)] for dy, dx in settings["offsets"]],
         "normalise": str(settings["normalise"]),
         "region": str(settings["region"]),
@@ -142,7 +144,7 @@ def from_payload(payload: Mapping[str, Any], source: str = "the detector file"):
             net, sigma=scoring["sigma"], reduction=scoring["reduction"], threshold=scoring["threshold"],
             metadata=dict(payload.get("metadata") or {}), map_kinds=scoring["map_kinds"],
             offsets=scoring["offsets"], normalise=scoring["normalise"], region=scoring["region"],
-            region_erode=scoring["region_erode"], seg_head=head)
+            region_erode=scoring["region_erode"], seg_head=head, image_kinds=scoring.get("image_kinds"))
         detector.norm_stats = {k: (v["mean"].numpy().copy(), v["std"].numpy().copy())
                                for k, v in dict(payload.get("norm_stats") or {}).items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

@@ -239,6 +239,8 @@ SCHEMA: dict[str, Check] = {
     "training.warmup_epochs": integer(0),
     "training.augment": lambda v: _augment(v),
     "scoring.seg_head": lambda v: _seg_head(v),
+    "scoring.image_kinds": lambda v: None if v is None else project_check(
+        "metal_pipeline.scoring.maps", "check_kinds", "must be null or a non-empty list of l2, msgms, ssim, seg")(v),
     "scoring.region": project_choices("metal_pipeline.scoring.foreground", "REGIONS"),
     "scoring.region_erode": integer(0),
     "scoring.threshold_target_fpr": number(0, 1, low_open=True, high_open=True),

@@ -148,8 +148,10 @@ def build_detector(
     """Wrap the network with its scoring rule and a threshold from validation normals (and, for map
     kind ``seg``, a discriminative head trained on ``train_set`` with the network frozen)."""
     map_kinds = scoring_params.get("map_kinds", ["l2"])
+    image_kinds = scoring_params.get("image_kinds")
+    uses_head = "seg" in list(map_kinds) + list(image_kinds or [])
     head, head_info = None, None
-    if "seg" in map_kinds:
+    if uses_head:
         head, head_info = _seg_head(net, train_set, scoring_params.get("seg_head") or {}, training_summary)
     detector = AnomalyDetector(net, sigma=scoring_params["sigma"], reduction=scoring_params["reduction"],
                                map_kinds=map_kinds,
@@ -157,7 +159,7 @@ def build_detector(
                                normalise=scoring_params.get("normalise", "none"),
                                region=scoring_params.get("region", "all"),
                                region_erode=scoring_params.get("region_erode", 0),
-                               seg_head=head)
+                               seg_head=head, image_kinds=image_kinds)
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
     # Map statistics and the threshold both come from validation normals (never the test set).
     scores = detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
@@ -169,7 +171,7 @@ def build_detector(
     detector.metadata["detector_key"] = run_identity.short_hash(
         {"run": training_summary.get("run_name"), "threshold": card["threshold"],
          "scoring": {k: v for k, v in scoring_params.items() if k not in run_identity.OPERATIONAL["scoring"]
-                     and (k != "seg_head" or "seg" in map_kinds)}},
+                     and (k != "seg_head" or uses_head) and (k != "image_kinds" or image_kinds is not None)}},
         length=16)
     if head_info is not None:
         card["seg_head"] = {k: head_info[k] for k in ("steps", "final_loss", "seconds", "reused")}
@@ -216,6 +218,7 @@ def register_detector(
         "sigma": detector.sigma,
         "reduction": detector.reduction,
         "map_kinds": ",".join(detector.map_kinds),
+        "image_kinds": ",".join(detector.image_kinds or detector.map_kinds),
         "normalise": detector.normalise,
         "region": f"{detector.region}-{detector.region_erode}",
         "offsets": str([list(o) for o in detector.offsets]),
