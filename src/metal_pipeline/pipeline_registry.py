@@ -37,7 +37,7 @@ from kedro.pipeline import Pipeline
 
 from metal_pipeline import grid
 from metal_pipeline.baselines import methods
-from metal_pipeline.pipelines import ablation, baselines, evaluation, heatmaps, ingestion, predict, training
+from metal_pipeline.pipelines import ablation, baselines, evaluation, heatmaps, ingestion, predict, stages, training
 
 logger = logging.getLogger(__name__)
 
@@ -114,24 +114,27 @@ def register_pipelines() -> dict[str, Pipeline]:
     """``train_eval`` = ingestion -> training -> heatmaps -> evaluation (the main command); with
     ``seeds``, ingestion -> one training -> heatmaps -> evaluation per seed -> the table.
 
+    The four stages (and ``train_eval`` without ``seeds``) put each stage's nodes in the stage's
+    namespace (``heatmaps.score_test_set``), so kedro viz draws them as groups; the grids keep their
+    own namespaces, one per run (:mod:`metal_pipeline.pipelines.stages`).
+
     ``ablation`` and ``baselines`` (the Table 4-style comparison, :mod:`metal_pipeline.baselines.methods`)
     bring their own ingestion; ``predict`` needs only a trained model and a folder of images.
     """
     runs, seed_runs = _grids()
     _BUILT["runs"] = runs, seed_runs
-    pipelines = {
-        "ingestion": ingestion.create_pipeline(),
-        "training": training.create_pipeline(),
-        "heatmaps": heatmaps.create_pipeline(),
-        "evaluation": evaluation.create_pipeline(),
-    }
+    split = ingestion.create_pipeline()  # a grid's runs share it outside any namespace (stages.py)
+    plain = {"ingestion": split, "training": training.create_pipeline(), "heatmaps": heatmaps.create_pipeline(),
+             "evaluation": evaluation.create_pipeline()}
+    # each stage its own namespace: a group in kedro viz, no dataset renamed
+    pipelines = {name: stages.as_stage(name, plain[name]) for name in stages.STAGES}
     if seed_runs:
-        pipelines["train_eval"] = pipelines["ingestion"] + ablation.create_pipeline(seed_runs)
+        pipelines["train_eval"] = split + ablation.create_pipeline(seed_runs)
     else:
         pipelines["train_eval"] = sum(pipelines.values(), Pipeline([]))
-    pipelines["ablation"] = pipelines["ingestion"] + ablation.create_pipeline(runs)
+    pipelines["ablation"] = split + ablation.create_pipeline(runs)
     _BUILT["table4"] = table4_runs = _table4_runs()
-    pipelines["baselines"] = pipelines["ingestion"] + baselines.create_pipeline(table4_runs)
+    pipelines["baselines"] = split + baselines.create_pipeline(table4_runs)
     pipelines["predict"] = predict.create_pipeline()
     pipelines["__default__"] = pipelines["train_eval"]
     return pipelines

@@ -63,6 +63,23 @@ def test_each_grid_run_is_one_task_and_the_trainings_are_independent():
     assert [g.name for g in pipeline.group_nodes_by("namespace")] == ["ingest_class", "ablation", "ablation_table"]
 
 
+def test_train_eval_stages_are_tasks_but_not_grid_runs(monkeypatch):
+    """Without seeds, train_eval's stages are namespaces (kedro viz groups): one task each, no grid run."""
+    from metal_pipeline import pipeline_registry
+    from metal_pipeline.pipelines.stages import STAGES
+    from metal_pipeline.runners.groups import task_groups
+
+    monkeypatch.setattr(pipeline_registry, "_SESSION", {})
+    monkeypatch.setattr(pipeline_registry, "_BUILT", {})
+    pipeline = pipeline_registry.register_pipelines()["train_eval"]
+    groups = task_groups(pipeline, lambda name: name == "metal_net")
+    assert [g.name for g in groups] == list(STAGES)
+    assert [g.namespace for g in groups] == [None] * len(STAGES)  # the driver reports no "grid run k/N"
+    assert [g.depends_on for g in groups] == [(), ("ingestion",), ("ingestion", "training"),
+                                              ("heatmaps", "ingestion")]
+    assert sum(len(g.nodes) for g in groups) == len(pipeline.nodes)
+
+
 @pytest.mark.filterwarnings("ignore:Namespace 'x' is interrupted")  # Kedro's own warning for the loop below
 def test_nodes_that_share_memory_data_stay_together_and_a_cycle_is_refused():
     from kedro.pipeline import Node, Pipeline

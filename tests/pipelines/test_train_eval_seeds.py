@@ -14,6 +14,7 @@ from kedro_project import TINY_PARAMS, grid_mlflow_runs, kedro_run, make_project
 from synthetic import make_mvtec_category
 
 from metal_pipeline import grid, run_identity
+from metal_pipeline.pipelines import stages
 
 CONFIG, MASKING = "squares_rows", "strict"  # the default recipe's
 PARAMS = {"class": "widget", **TINY_PARAMS, "training.max_epochs": 2, "seeds": 2}
@@ -36,8 +37,10 @@ def test_registry_expands_train_eval_only_when_seeds_is_given(monkeypatch):
     monkeypatch.setattr(pipeline_registry, "_BUILT", {})
     pipeline_registry.use_config_loader({"parameters": _params()})
     plain = pipeline_registry.register_pipelines()
-    assert not {n.namespace for n in plain["train_eval"].nodes} - {None}  # one run, as before seeds existed
-    assert {n.name for n in plain["train_eval"].nodes} >= {"ingest_class", "train_model", "evaluate"}
+    # one run, as before seeds existed: no grid namespace, only its four stages (groups in kedro viz)
+    assert {n.namespace for n in plain["train_eval"].nodes} == set(stages.STAGES)
+    assert {n.name for n in plain["train_eval"].nodes} >= {"ingestion.ingest_class", "training.train_model",
+                                                          "evaluation.evaluate"}
 
     pipeline_registry.use_config_loader({"parameters": _params(seeds="0+3")})
     seeded = pipeline_registry.register_pipelines()

@@ -1,6 +1,6 @@
 """``kedro viz build`` works offline, draws the main pipeline's DAG, puts every dataset on a layer,
-shows the raw class folder and the anomaly-map folder as datasets, and groups train_eval's stages
-by tag (issue 13)."""
+shows the raw class folder and the anomaly-map folder as datasets, and draws train_eval's stages as
+groups (namespaces, kedro-viz's collapsible modular pipelines) and tags (issue 13)."""
 
 from __future__ import annotations
 
@@ -79,3 +79,24 @@ def test_train_eval_stages_are_tagged_groups(build):
     tags = {n["name"]: n["tags"] for n in graph["nodes"] if n["type"] == "task"}
     assert tags == {name: [stage] for name, stage in STAGES.items()}
     assert set(STAGES.values()) <= {t["id"] for t in json.loads((build / "main").read_text())["tags"]}
+
+
+def test_train_eval_stages_are_collapsible_groups(build):
+    """Each stage is a kedro-viz modular pipeline holding its nodes; no dataset took the stage's name."""
+    graph = _graph(build, "train_eval")
+    groups = graph["modular_pipelines"]
+    tasks = {n["id"]: n for n in graph["nodes"] if n["type"] == "task"}
+    for stage in sorted(set(STAGES.values())):
+        members = sorted(tasks[c["id"]]["name"] for c in groups[stage]["children"] if c["id"] in tasks)
+        assert members == sorted(name for name, of in STAGES.items() if of == stage), stage
+    for node in tasks.values():
+        assert node["modular_pipelines"] == [STAGES[node["name"]]]
+        assert node["full_name"] == f"{STAGES[node['name']]}.{node['name']}"  # kedro run --from-nodes <this>
+    data = {n["name"] for n in graph["nodes"] if n["type"] == "data"}
+    assert {"raw_class_folder", "train_set", "anomaly_detector", "test_scores", "metrics"} <= data
+    assert not [name for name in data if "." in name]  # the catalog's own names, not <stage>.<name>
+    # a grid keeps one group per run (its MLflow child run, its Dask task), with no stage group inside
+    ablation = _graph(build, "ablation")["modular_pipelines"]
+    runs = [key for key in ablation if key.count(".") == 2]
+    assert runs and all(key.startswith("ablation.") for key in runs)
+    assert not [key for key in ablation if key.split(".")[-1] in set(STAGES.values())]

@@ -92,7 +92,7 @@ def test_changed_seed_gives_a_new_split_and_run_and_keeps_the_old_ones(project, 
 def test_from_nodes_after_a_failed_run_scores_the_models_own_test_split(project, failed_seed1):
     project_dir, params, first = project
     metrics_before = json.loads((first["reports"] / "metrics.json").read_text())
-    result = kedro_run(project_dir, "train_eval", params, extra_args=("--from-nodes", "score_test_set"))
+    result = kedro_run(project_dir, "train_eval", params, extra_args=("--from-nodes", "heatmaps.score_test_set"))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     index = pd.read_csv(first["output"] / "anomaly_map_index.csv")
@@ -112,7 +112,7 @@ def test_a_test_set_of_another_split_is_refused(project, failed_seed1):
     metrics_before = (first["reports"] / "metrics.json").read_bytes()
     shutil.copyfile(other / "test.npz", original)
     try:
-        result = kedro_run(project_dir, "train_eval", params, extra_args=("--from-nodes", "score_test_set"))
+        result = kedro_run(project_dir, "train_eval", params, extra_args=("--from-nodes", "heatmaps.score_test_set"))
     finally:
         original.write_bytes(saved)
     assert result.returncode != 0

@@ -4,7 +4,8 @@ A *task group* joins nodes that
 
 * share a full namespace: one run of a grid (``ablation.<config>.s<seed>``: its training,
   heatmaps and evaluation) is one task, so it runs on one worker, with its data local and its
-  MLflow child run activated once; and
+  MLflow child run activated once (a stage of ``train_eval``, e.g. ``heatmaps``, is one task
+  too, though not a grid run: :mod:`metal_pipeline.pipelines.stages`); and
 * hand data to each other in memory: an ephemeral dataset (``metal_net``, any dataset not in the
   catalog) exists only in the process that made it.
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from metal_pipeline.pipelines.stages import STAGES
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,14 @@ def task_groups(pipeline, is_ephemeral: Callable[[str], bool]) -> list[TaskGroup
     ordered = _toposort(list(members), depends, names, in_memory)
     return [TaskGroup(name=names[root], nodes=tuple(members[root]),
                       depends_on=tuple(sorted(names[d] for d in depends[root])),
-                      namespace=_namespace(members[root]))
+                      namespace=_run_namespace(members[root]))
             for root in ordered]
+
+
+def _run_namespace(nodes: list[Any]) -> str | None:
+    """The grid run the nodes make up: their shared namespace, unless it is a stage of ``train_eval``."""
+    namespace = _namespace(nodes)
+    return None if namespace in STAGES else namespace
 
 
 def _namespace(nodes: list[Any]) -> str | None:

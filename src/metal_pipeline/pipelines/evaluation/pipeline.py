@@ -20,5 +20,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="make_figures",
             ),
         ],
-        tags="evaluation",  # a group in kedro viz (Tags filter); kedro run --tags=evaluation
+        tags="evaluation",  # kedro viz's Tags filter (its group: stages.py); kedro run --tags=evaluation
     )

@@ -20,5 +20,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="export_anomaly_maps",
             ),
         ],
-        tags="heatmaps",  # a group in kedro viz (Tags filter); kedro run --tags=heatmaps
+        tags="heatmaps",  # kedro viz's Tags filter (its group: stages.py); kedro run --tags=heatmaps
     )

@@ -17,5 +17,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="ingest_class",
             )
         ],
-        tags="ingestion",  # a group in kedro viz (Tags filter); kedro run --tags=ingestion
+        tags="ingestion",  # kedro viz's Tags filter (its group: stages.py); kedro run --tags=ingestion
     )

@@ -28,5 +28,5 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="register_detector",
             ),
         ],
-        tags="training",  # a group in kedro viz (Tags filter); kedro run --tags=training
+        tags="training",  # kedro viz's Tags filter (its group: stages.py); kedro run --tags=training
     )
