@@ -11,38 +11,25 @@ refused with one paragraph naming the file and the fix (convert it once, or
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kedro.io import AbstractDataset, DatasetError
+from metal_pipeline.datasets.single_file_dataset import SingleFileDataset
 
 if TYPE_CHECKING:
     from metal_pipeline.inference.detector import AnomalyDetector
 
 
-class DetectorDataset(AbstractDataset["AnomalyDetector", "AnomalyDetector"]):
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = PurePosixPath(filepath)
-        self.metadata = metadata
+class DetectorDataset(SingleFileDataset):
+    written_by = ("the training of this class and configuration "
+                  "(kedro run --pipelines=train_eval --params class=<class>)")
 
     def load(self) -> AnomalyDetector:
         from metal_pipeline.inference.detector_file import load_detector
 
-        path = Path(self._filepath)
-        if not path.exists():
-            raise DatasetError(
-                f"{path} does not exist: train this class/configuration first "
-                "(kedro run --pipelines=train_eval --params class=<class>)."
-            )
-        return load_detector(path)
+        return load_detector(self._existing_path())
 
     def save(self, data: AnomalyDetector) -> None:
         from metal_pipeline.inference.detector_file import save_detector
 
         save_detector(data, Path(self._filepath))
-
-    def _exists(self) -> bool:
-        return Path(self._filepath).exists()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}

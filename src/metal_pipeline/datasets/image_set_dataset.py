@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Any
-
-from kedro.io import AbstractDataset, DatasetError
+from pathlib import Path
 
 from metal_pipeline.data.image_set import ImageSet
+from metal_pipeline.datasets.single_file_dataset import SingleFileDataset
 
 
-class ImageSetDataset(AbstractDataset[ImageSet, ImageSet]):
+class ImageSetDataset(SingleFileDataset):
     """``type: metal_pipeline.datasets.ImageSetDataset`` with ``filepath: ....npz``."""
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = PurePosixPath(filepath)
-        self.metadata = metadata
+    written_by = "the ingestion pipeline for this class (kedro run --pipelines=ingestion --params class=<class>)"
 
     def load(self) -> ImageSet:
-        path = Path(self._filepath)
-        if not path.exists():
-            raise DatasetError(
-                f"{path} does not exist yet: run the ingestion pipeline for this class first "
-                "(kedro run --pipelines=ingestion --params class=<class>)."
-            )
-        return ImageSet.load(path)
+        return ImageSet.load(self._existing_path())
 
     def save(self, data: ImageSet) -> None:
         data.save(Path(self._filepath))
-
-    def _exists(self) -> bool:
-        return Path(self._filepath).exists()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
