@@ -11,7 +11,9 @@ from metal_pipeline.data.errors import DataError
 from metal_pipeline.data.images import (
     binarize_mask,
     image_mode,
+    is_image_name,
     load_image,
+    normalise_extensions,
     read_image,
     resize_image,
     resize_mask,
@@ -138,3 +140,17 @@ def test_corrupted_png_bytes_are_caught(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(DataError, match=r"flipped\.png"):
         read_image(path)
+
+
+def test_one_rule_for_which_files_are_images(tmp_path):
+    assert is_image_name("000.PNG") and is_image_name("a.b.jpeg") and is_image_name("scan.tif")
+    assert not is_image_name("._000.png") and not is_image_name(".hidden.png")  # macOS resource forks, dotfiles
+    assert not is_image_name("notes.txt") and not is_image_name("png")
+    only_png = normalise_extensions(["PNG"])
+    assert is_image_name("x.png", only_png) and not is_image_name("x.jpg", only_png)
+    # the ingestion listing follows it, with the extensions normalised once (no leading dot, any case)
+    from metal_pipeline.data.mvtec import list_images
+
+    for name in ("b.PNG", "a.png", "._a.png", "c.jpg", "d.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in list_images(tmp_path, ["png"])] == ["a.png", "b.PNG"]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from metal_pipeline.data.images import IMAGE_EXTENSIONS, load_image
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, is_image_name, load_image
 from metal_pipeline.model.config import CONFIGURATIONS, MeTALConfig
 from metal_pipeline.model.loss import ReconstructionLoss
 from metal_pipeline.model.metal import MeTAL
@@ -44,7 +44,7 @@ def load_images(folder: str, size: int, channels: int, limit: int | None = None)
     """Images of a folder (recursively) as ``(n, C, size, size)`` float in [0, 1], with ingestion's pixels."""
     import numpy as np
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_image_name(p.name))
     if limit:
         files = files[:limit]
     if not files:

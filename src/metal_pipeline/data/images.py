@@ -240,3 +240,9 @@ def normalise_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
     if isinstance(extensions, str) or not extensions:
         raise DataError(f"extensions must be a non-empty list such as [.png, .jpg], got {extensions!r}.")
     return tuple(dict.fromkeys("." + str(e).strip().lower().lstrip(".") for e in extensions))
+
+
+def is_image_name(name: str, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> bool:
+    """The one rule for which files are images: not hidden (``.*``, e.g. macOS ``._x.png``) and with one of
+    ``extensions`` (as :func:`normalise_extensions` gives them), in any case."""
+    return not name.startswith(".") and Path(name).suffix.lower() in extensions

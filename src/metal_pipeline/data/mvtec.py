@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from metal_pipeline.data.errors import DataError
-from metal_pipeline.data.images import IMAGE_EXTENSIONS
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, is_image_name, normalise_extensions
 from metal_pipeline.data.loading import GOOD, ImageRecord
 
 logger = logging.getLogger(__name__)
@@ -33,9 +33,9 @@ LAYOUT_HINT = (
 
 def list_images(folder: Path, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[Path]:
     """Image files directly inside ``folder`` (sorted by name; hidden files skipped)."""
-    exts = {e.lower() for e in extensions}
+    exts = set(normalise_extensions(extensions))
     return sorted(
-        (p for p in _entries(folder) if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in exts),
+        (p for p in _entries(folder) if p.is_file() and is_image_name(p.name, exts)),
         key=lambda p: p.name,
     )
 

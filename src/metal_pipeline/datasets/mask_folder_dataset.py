@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
-from metal_pipeline.data.images import IMAGE_EXTENSIONS, binarize_mask, read_image
+from metal_pipeline.data.images import binarize_mask, is_image_name, read_image
 
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -43,7 +43,7 @@ class MaskFolderDataset(AbstractDataset[None, dict[str, Callable[[], np.ndarray]
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
-                if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                if is_image_name(name):
                     path = Path(dirpath) / name
                     masks[str(path.resolve())] = partial(read_mask, path)
         return masks

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 from metal_pipeline.data.errors import DataError
-from metal_pipeline.data.images import IMAGE_EXTENSIONS, normalise_extensions
+from metal_pipeline.data.images import IMAGE_EXTENSIONS, is_image_name, normalise_extensions
 
 
 def list_image_files(
@@ -39,7 +39,7 @@ def list_image_files(
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() not in excluded)
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in exts:
+            if is_image_name(name, exts):
                 found.append(PurePosixPath((here / name).relative_to(root).as_posix()))
     return sorted(found, key=lambda p: p.parts)
 
