@@ -337,9 +337,14 @@ def recipe_detector(recipe: str, normal_images, *, seed: int = 0, device: str = 
     def rv(key: str):
         return recipe_value(f"scoring.{key}", recipe, "bottle")
 
+    head = None
+    if "seg" in list(rv("map_kinds")) + list(rv("image_kinds") or []):
+        from metal_pipeline.model.seg_head import SegHead, SegHeadConfig
+
+        head = SegHead(SegHeadConfig(channels=net.config.channels))  # the default size; untrained
     det = AnomalyDetector(net, sigma=rv("sigma"), reduction=rv("reduction"), map_kinds=rv("map_kinds"),
                           offsets=rv("offsets"), normalise=rv("normalise"), region=rv("region"),
-                          region_erode=rv("region_erode"))
+                          region_erode=rv("region_erode"), seg_head=head, image_kinds=rv("image_kinds"))
     scores = det.fit_normaliser(normal_images, device=device)
     det.threshold = float(np.median(scores))
     return det
