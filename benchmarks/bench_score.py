@@ -7,8 +7,9 @@ scores, on the 83 shipped bottle test images already decoded and resized to
 
 * ``paper``: the paper recipe's detector (squares_rows, paper masking; l2 map,
   sigma 4, max);
-* ``default``: the default recipe's (squares_rows, strict masking; l2 + MSGMS
-  maps normalised per pixel, sigma 2, max);
+* ``default``: the default recipe's (squares_rows, strict masking; heatmap =
+  the discriminative head's probability, image score = max of L2 + MSGMS
+  normalised per pixel, sigma 0; the head untrained, of the default size);
 * ``net``: the paper recipe's network forward pass alone (batches of
   ``--batch`` under ``torch.inference_mode``), to separate the model from the
   map and smoothing work.
