@@ -69,6 +69,10 @@ def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: to
     batch = torch.from_numpy(images[:args.batch]).to(device=device, dtype=torch.float32).div_(255.0)
     # Counted with autograd on: FlopCounterMode's module tracker fails on the strict model under no_grad.
     flops = harness.count_flops(lambda: net(batch)) / len(batch)
+    head = getattr(detector, "seg_head", None)
+    if head is not None and case != "net":  # the discriminative head is model work too
+        recon = net(batch).detach()
+        flops += harness.count_flops(lambda: head(batch, recon)) / len(batch)
 
     if case == "net":
         x = torch.from_numpy(images).to(device=device, dtype=torch.float32).div_(255.0)
@@ -100,11 +104,13 @@ def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: to
           f"amp {'bf16' if amp else 'off'}, compile {args.compile}, first call {first_call_s} s", flush=True)
     return harness.run_benchmark(
         bench="score", step=step, items_per_step=len(images), flops_per_item=flops,
-        flops_counted="network forward only (FlopCounterMode); maps, smoothing, scores not counted",
+        flops_counted="network (and discriminative head) forward only (FlopCounterMode); maps, smoothing, "
+                      "scores not counted",
         args=args, device=device, amp=amp,
         config={"case": case, "configuration": net.config.configuration, "masking": net.config.masking,
                 "scoring": "network only" if case == "net" else {k: settings[k] for k in
-                                                                 ("map_kinds", "sigma", "normalise", "reduction")},
+                                                                 ("map_kinds", "image_kinds", "sigma", "normalise",
+                                                                  "reduction")},
                 "batch": args.batch, "images": len(images), "img": f"{detector.img_size}px",
                 "compile": args.compile, "first_call_s": first_call_s},
     )

@@ -69,7 +69,11 @@ def test_score_benchmark_runs_each_case(capsys):
     bench_score.main(["--cases", "all", "--images", "16", "--batch", "8", *FAST])
     results = _results(capsys.readouterr().out)
     assert [r["case"] for r in results] == ["paper", "default", "net"]
-    assert results[1]["scoring"]["map_kinds"] == ["l2", "msgms"]
+    from metal_pipeline.recipes import recipe_value
+
+    assert results[1]["scoring"]["map_kinds"] == recipe_value("scoring.map_kinds", "default", "bottle")
+    assert results[1]["scoring"]["image_kinds"] == recipe_value("scoring.image_kinds", "default", "bottle")
+    assert results[1]["mflop_per_image"] > results[0]["mflop_per_image"]  # the head counts as model work
 
 
 @pytest.mark.skipif(not harness.bf16_supported(torch.device("cpu")), reason="the CPU has no native bf16")
