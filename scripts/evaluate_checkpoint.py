@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     net.load_state_dict(checkpoint["model"])
     summary = {"run_name": run, "class": params["class"], "recipe": params["recipe"],
                "configuration": params["config"], "masking": params["masking"], "seed": params["seed"],
-               "split": {"name": manifest["split"], "digests": manifest["digests"]}}
-    detector, card = build_detector(net, val, params["scoring"], summary)
+               "split": {"name": manifest["split"], "digests": manifest["digests"]},
+               "checkpoint_dir": str(checkpoints)}  # where the run's discriminative head is cached
+    detector, card = build_detector(net, train, val, params["scoring"], summary)
     report, _ = evaluate(score_test_set(detector, test, params["heatmaps"]), test, params["evaluation"],
                          params["class"], params["config"], params["masking"], raw_masks=catalog.load("raw_masks"))
     print(f"{run_folders()}: best.pt from epoch {checkpoint['epoch']} (val loss {checkpoint['val_loss']:.5f}), "
