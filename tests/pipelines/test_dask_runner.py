@@ -3,8 +3,9 @@
 One tiny grid (one configuration x two seeds) is run three times on identical data, in three
 projects at once: with the sequential runner, with ``--runner=metal_pipeline.runners.DaskRunner`` on a
 LocalCluster of two worker processes, and with ``--runner=ParallelRunner``. Every training uses one
-torch thread in all three (``training.num_threads=1``), so they give bitwise the same table, losses
-and scores. On Dask the two trainings are independent tasks and run at the same time on the two
+torch thread in all three (``training.num_threads=1``), and so does scoring (``OMP_NUM_THREADS=1``:
+the discriminative head's convolutions round differently with another thread count, by ~1e-8), so
+they give bitwise the same table, losses and scores. On Dask the two trainings are independent tasks and run at the same time on the two
 workers. MLflow: SQLite, written by the driver and the worker processes at once (MLflow's 20 s busy
 timeout makes a writer wait for the lock; docs/SCALING.md); every nested run names its parent by
 the parent's run id, read back through the MLflow client.
@@ -147,7 +148,7 @@ def three_runs(tmp_path_factory):
         projects[runner] = project
     with ThreadPoolExecutor(len(RUNNERS)) as pool:
         futures = {runner: pool.submit(kedro_run, project, "ablation", PARAMS, 600, RUNNERS[runner],
-                                       {"DASK_SCHEDULER_ADDRESS": ""})
+                                       {"DASK_SCHEDULER_ADDRESS": "", "OMP_NUM_THREADS": "1"})
                    for runner, project in projects.items()}
         results = {runner: future.result() for runner, future in futures.items()}
     out = {}

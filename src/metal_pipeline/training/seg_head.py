@@ -183,10 +183,14 @@ def cached_seg_head(
     cache_dir: str | Path | None,
     cache_key: str,
     device: str = "cpu",
+    num_threads: int | None = None,
 ) -> tuple[SegHead, dict]:
     """A head for ``net``: loaded from ``<cache_dir>/<cache_key>.pt`` when it exists, else trained
     (:func:`train_seg_head`) and written there atomically. The caller makes ``cache_key`` cover
     everything that changes the head (network, training images, ``params``, ``seed``).
+
+    ``num_threads``: torch threads while training (restored afterwards; None: as they are), so a head
+    trained under any runner is the same.
 
     Returns the head and a summary (``steps``, ``final_loss``, ``seconds``, ``reused``, ``path``).
     """
@@ -201,7 +205,13 @@ def cached_seg_head(
         head.load_state_dict(saved["state_dict"], strict=True)
         return head.eval(), {**saved["summary"], "reused": True, "path": str(path)}
     start = time.perf_counter()
-    head, losses = train_seg_head(net, images, train_cfg, head_cfg, device=device)
+    threads = torch.get_num_threads()
+    try:
+        if num_threads is not None:
+            torch.set_num_threads(int(num_threads))
+        head, losses = train_seg_head(net, images, train_cfg, head_cfg, device=device)
+    finally:
+        torch.set_num_threads(threads)
     head = head.cpu().eval()
     summary = {"steps": len(losses), "final_loss": float(np.mean(losses[-50:])), "seconds": time.perf_counter() - start,
                "train_config": train_cfg.to_dict()}

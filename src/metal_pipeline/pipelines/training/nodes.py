@@ -134,7 +134,10 @@ def train_model(
     )
     summary = summarise_training(result, name, split_manifest, checkpoint_dir, {
         "class": class_name, "recipe": recipe, "configuration": configuration, "masking": cfg.masking,
-        "seed": seed, "git_commit": commit, "model_config": cfg.to_dict()}, tracking_prefix)
+        "seed": seed, "git_commit": commit, "model_config": cfg.to_dict(),
+        # operational: the discriminative head trains with the same thread count (identical results
+        # under every runner, whose workers may default to fewer threads)
+        "num_threads": train_cfg.num_threads}, tracking_prefix)
     return result.model.cpu(), pd.DataFrame(result.history), summary
 
 
@@ -191,7 +194,7 @@ def _seg_head(net: MeTAL, train_set: ImageSet, params: dict[str, Any], training_
     key = run_identity.short_hash({"weights": weights.hexdigest(), "train": run_identity.image_set_digest(train_set),
                                    "seg_head": params}, length=12)
     head, info = cached_seg_head(net, train_set.images, params, seed=int(training_summary.get("seed") or 0),
-                                 cache_dir=cache_dir, cache_key=key)
+                                 cache_dir=cache_dir, cache_key=key, num_threads=training_summary.get("num_threads"))
     logger.info("Discriminative head: %s (%d steps, final loss %.4g, %.0f s)",
                 "reused " + str(info["path"]) if info["reused"] else "trained", info["steps"], info["final_loss"],
                 info["seconds"])
