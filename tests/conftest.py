@@ -71,3 +71,16 @@ def tiny_image_set():
 @pytest.fixture
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_as_they_were():
+    """Give every test the process's starting torch thread count back: some tests (the benchmarks'
+    ``--threads``) set it, and the discriminative head's convolutions round differently with another
+    thread count (~1e-8), so a later test comparing in-process scores bit for bit with a ``kedro run``
+    subprocess (which starts with the default count) would depend on test order."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
