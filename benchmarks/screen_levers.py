@@ -152,7 +152,8 @@ def _train_one(task: str, name: str, data_dir: str, epochs: int, seed: int, devi
     return res, time.perf_counter() - t0, d
 
 
-def _metrics(masks, maps, labels, scores):
+def pooled_metrics(masks, maps, labels, scores):
+    """Test/validation metrics pooled over all pixels (pAUROC MVTec, McClish, pixel AUROC) and image AUROC."""
     from metal_pipeline.metrics import auroc, mcclish_partial_auroc, partial_auroc
 
     out = {}
@@ -193,13 +194,13 @@ def _score_grid(net, d, device: str):
                 det.norm_stats = {k: map_statistics(raw["fit"][k], norm) for k in kinds}
             row = {"kinds": "+".join(kinds), "normalise": norm, "offsets": n_off, "sigma": sigma}
             vm = det.combine(raw["val"])
-            row["val"] = _metrics(val_masks, vm, val_labels, image_scores(vm, "max"))
+            row["val"] = pooled_metrics(val_masks, vm, val_labels, image_scores(vm, "max"))
             tm = det.combine(raw["test"])
             test = {}
             for red in ("max", "top1"):
                 sc = image_scores(tm, red)
                 test.update({f"{k}" if red == "max" else f"{k}_top1": v
-                             for k, v in _metrics(d["test_masks"], tm, d["test_labels"], sc).items()
+                             for k, v in pooled_metrics(d["test_masks"], tm, d["test_labels"], sc).items()
                              if red == "max" or k == "image_auroc"})
             row["test"] = test
             rows.append(row)

@@ -31,15 +31,9 @@ import torch
 
 
 def _metrics(masks, maps, labels, scores) -> dict:
-    from metal_pipeline.metrics import auroc, mcclish_partial_auroc, partial_auroc
+    from screen_levers import pooled_metrics
 
-    out = {}
-    if masks is not None and masks.any():
-        m, s = masks.reshape(-1), maps.reshape(-1)
-        out.update(pauroc=partial_auroc(m, s, 0.3), mcclish=mcclish_partial_auroc(m, s, 0.3), pixel_auroc=auroc(m, s))
-    if labels is not None and 0 < labels.sum() < len(labels):
-        out["image_auroc"] = auroc(labels, scores)
-    return {k: round(float(v), 4) for k, v in out.items()}
+    return {k: round(float(v), 4) for k, v in pooled_metrics(masks, maps, labels, scores).items()}
 
 
 def main() -> None:

@@ -37,11 +37,9 @@ DEFAULT = {"masking": "strict", "augment": {"synthetic_prob": 0.5}}
 
 
 def _metrics(masks, maps, labels, scores) -> dict:
-    from metal_pipeline.metrics import auroc, mcclish_partial_auroc, partial_auroc
+    from screen_levers import pooled_metrics
 
-    m, s = masks.reshape(-1), maps.reshape(-1)
-    return {"pauroc": round(partial_auroc(m, s, 0.3), 4), "mcclish": round(mcclish_partial_auroc(m, s, 0.3), 4),
-            "pixel_auroc": round(auroc(m, s), 4), "image_auroc": round(auroc(labels, scores), 4)}
+    return {k: round(float(v), 4) for k, v in pooled_metrics(masks, maps, labels, scores).items()}
 
 
 def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: int):
