@@ -7,7 +7,8 @@ Trains a :class:`~metal_pipeline.model.seg_head.SegHead` on the split's train
 images with the run's reconstruction network frozen, then scores the
 validation signal (half of the validation normals fit the normalisers, the
 other half is scored clean and with the validation family of synthetic
-anomalies pasted, as in ``rescore_runs.py``) and the test set at model
+anomalies pasted, as in ``rescore_runs.py``; ``--crossfit`` swaps the halves
+too and pools both folds, so every validation normal is scored) and the test set at model
 resolution (128 px) under several maps:
 
 * ``base``: L2 + MSGMS, each per-pixel normalised on the fit half;
@@ -47,12 +48,15 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--anomaly-prob", type=float, default=0.5)
     ap.add_argument("--gamma", type=float, default=2.0)
+    ap.add_argument("--amp", default="off", help="off | bf16: the head's forward pass while training")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--region", default="all-0", help="image-score region, e.g. foreground-10")
     ap.add_argument("--reductions", default="max,top1", help="image-score reductions to report, comma-separated")
     ap.add_argument("--save-head", type=Path, help="write the trained head's state_dict here")
     ap.add_argument("--load-head", type=Path, help="skip training: load a head saved with --save-head")
+    ap.add_argument("--crossfit", action="store_true",
+                    help="score both halves of the validation normals (each normalised on the other) and pool")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
 
@@ -71,7 +75,7 @@ def main() -> None:
     det = load_checkpoint(sorted(a.run.glob("scoring-*/detector.pt"))[0])
     train, val, test = (ImageSet.load(a.split / f"{s}.npz") for s in ("train", "val", "test"))
     cfg = SegHeadTrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, anomaly_prob=a.anomaly_prob,
-                             focal_gamma=a.gamma, seed=a.seed)
+                             focal_gamma=a.gamma, amp=a.amp, seed=a.seed)
     hcfg = SegHeadConfig(channels=det.channels, width=a.width, levels=a.levels)
     t0 = time.perf_counter()
     if a.load_head:
@@ -91,11 +95,20 @@ def main() -> None:
     train_s = time.perf_counter() - t0
 
     normals = val.images[val.labels == 0]
-    fit, base = normals[0::2], normals[1::2]
-    syn, syn_masks = zip(*(paste_anomalies(base, seed=s, per_image=2) for s in (123, 124, 125)))
-    sets = {"fit": fit, "val": np.concatenate([base, *syn]), "test": test.images}
-    masks = {"val": np.concatenate([np.zeros_like(syn_masks[0]), *syn_masks]), "test": test.masks}
-    labels = {"val": np.r_[np.zeros(len(base)), np.ones(3 * len(base))], "test": test.labels}
+    # validation folds: (fit half, scored half); --crossfit also swaps the halves and pools both,
+    # so every validation normal is scored once (twice the clean images of the plain signal)
+    halves = [(normals[0::2], normals[1::2])]
+    if a.crossfit:
+        halves.append((normals[1::2], normals[0::2]))
+    folds = []
+    for fit, base in halves:
+        syn, syn_masks = zip(*(paste_anomalies(base, seed=s, per_image=2) for s in (123, 124, 125)))
+        folds.append({"fit": fit, "images": np.concatenate([base, *syn]),
+                      "masks": np.concatenate([np.zeros_like(syn_masks[0]), *syn_masks]),
+                      "labels": np.r_[np.zeros(len(base)), np.ones(3 * len(base))]})
+    sets = {"test": test.images, "val": np.concatenate([f["images"] for f in folds])}
+    masks = {"val": np.concatenate([f["masks"] for f in folds]), "test": test.masks}
+    labels = {"val": np.concatenate([f["labels"] for f in folds]), "test": test.labels}
     region, erode = a.region.rsplit("-", 1)
 
     def raw(images):
@@ -108,15 +121,22 @@ def main() -> None:
             out["seg"].append(torch.sigmoid(head_logits(head, x, r)).numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
 
-    unsmoothed = {s: raw(x) for s, x in sets.items()}
+    unsmoothed = {"test": raw(test.images)}
+    fold_raw = [(raw(f["fit"]), raw(f["images"])) for f in folds]
+    unsmoothed["val"] = {k: np.concatenate([v[k] for _, v in fold_raw]) for k in ("l2", "msgms", "seg")}
     results = []
     for sigma in (0.0, 2.0, 4.0):
-        maps = {s: {k: smooth_maps_torch(torch.from_numpy(m), sigma).numpy() for k, m in ms.items()}
-                for s, ms in unsmoothed.items()}
-        # L2 and MSGMS per-pixel normalised on the fit half (as the detector does); the head's
-        # probability as it is (the detector never normalises it)
-        stats = {k: map_statistics(maps["fit"][k], "pixel") for k in ("l2", "msgms")}
-        z = {s: {k: (maps[s][k] - stats[k][0]) / stats[k][1] for k in ("l2", "msgms")} for s in ("val", "test")}
+        def smooth(ms):
+            return {k: smooth_maps_torch(torch.from_numpy(m), sigma).numpy() for k, m in ms.items()}
+
+        maps = {s: smooth(ms) for s, ms in unsmoothed.items()}
+        # L2 and MSGMS per-pixel normalised on the fit half (as the detector does; the test set on the
+        # first fold's); the head's probability as it is (the detector never normalises it)
+        fold_maps = [(smooth(fit), smooth(scored)) for fit, scored in fold_raw]
+        fold_stats = [{k: map_statistics(fit[k], "pixel") for k in ("l2", "msgms")} for fit, _ in fold_maps]
+        z = {"test": {k: (maps["test"][k] - fold_stats[0][k][0]) / fold_stats[0][k][1] for k in ("l2", "msgms")},
+             "val": {k: np.concatenate([(scored[k] - st[k][0]) / st[k][1] for (_, scored), st
+                                        in zip(fold_maps, fold_stats)]) for k in ("l2", "msgms")}}
         variants = {
             "base": {s: z[s]["l2"] + z[s]["msgms"] for s in ("val", "test")},
             "seg": {s: maps[s]["seg"] for s in ("val", "test")},

@@ -98,3 +98,25 @@ def test_training_refuses_images_of_other_channels():
     with pytest.raises(ValueError, match="uint8"):
         train_seg_head(_net(), np.zeros((2, 1, 32, 32), np.uint8), SegHeadTrainConfig(steps=1),
                        SegHeadConfig(channels=3, width=4, levels=2))
+
+
+def test_bf16_training_runs_the_head_in_bf16_and_stays_close_to_fp32():
+    """``amp: bf16`` changes only the head's forward arithmetic: the same seed draws the same batches, the
+    first loss (same initial weights) agrees with fp32 to bf16 precision, and the head stays fp32."""
+    net = _net()
+    images = (np.random.default_rng(1).random((6, 3, 32, 32)) * 255).astype(np.uint8)
+    hcfg = SegHeadConfig(channels=3, width=4, levels=2)
+    fp32, losses_fp32 = train_seg_head(net, images, SegHeadTrainConfig(steps=4, batch_size=2, seed=3), hcfg)
+    bf16, losses_bf16 = train_seg_head(net, images, SegHeadTrainConfig(steps=4, batch_size=2, seed=3, amp="bf16"), hcfg)
+    assert losses_bf16 != losses_fp32  # the arithmetic did change
+    assert losses_bf16[0] == pytest.approx(losses_fp32[0], rel=3e-2)
+    assert all(np.isfinite(losses_bf16))
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    x = torch.rand(2, 3, 32, 32)
+    assert bf16(x, x).dtype == torch.float32  # scoring runs the head in fp32
+
+
+def test_head_amp_is_validated_with_the_parameter_name():
+    assert SegHeadTrainConfig(amp=False).amp == "off"  # YAML 1.1 reads an unquoted off as false
+    with pytest.raises(ValueError, match="seg_head.amp must be one of"):
+        SegHeadTrainConfig(amp="fp16")

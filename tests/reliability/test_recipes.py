@@ -66,6 +66,7 @@ def test_explicit_parameters_override_the_recipe():
     ({"model": {"hole": -1}}, "model.hole"),
     ({"scoring": {"seg_head": {"width": 0}}}, "scoring.seg_head"),
     ({"scoring": {"seg_head": {"depth": 2}}}, "scoring.seg_head"),
+    ({"scoring": {"seg_head": {"amp": "fp16"}}}, "scoring.seg_head"),
 ])
 def test_bad_recipe_parameters_are_refused_by_name(given, name):
     params = load(given)

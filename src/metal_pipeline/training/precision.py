@@ -46,22 +46,22 @@ class CompileError(RuntimeError):
     """``torch.compile`` failed on this platform; training with ``compile: false`` works without it."""
 
 
-def check_amp(amp: str, device: torch.device) -> None:
+def check_amp(amp: str, device: torch.device, name: str = "training.amp") -> None:
     """Refuse bf16 where the device cannot run it; warn where it only emulates it (slow, still correct)."""
     if amp == "off":
         return
     if device.type == "cuda":
         if not torch.cuda.is_bf16_supported():
-            raise ValueError(f"training.amp=bf16: the GPU {torch.cuda.get_device_name(device)} has no bf16 "
-                             "support; set training.amp=off")
+            raise ValueError(f"{name}=bf16: the GPU {torch.cuda.get_device_name(device)} has no bf16 "
+                             f"support; set {name}=off")
     elif device.type == "cpu":
         try:
             native = bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
         except (AttributeError, RuntimeError):
             native = False
         if not native:
-            log.warning("training.amp=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX); autocast emulates "
-                        "it, which is slower than fp32. Set training.amp=off on this machine.")
+            log.warning("%s=bf16: this CPU has no native bf16 (AVX512-BF16 or AMX); autocast emulates "
+                        "it, which is slower than fp32. Set %s=off on this machine.", name, name)
 
 
 def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
