@@ -152,6 +152,13 @@ def _train_one(task: str, name: str, data_dir: str, epochs: int, seed: int, devi
     return res, time.perf_counter() - t0, d
 
 
+def append_jsonl(path: Path, rows) -> None:
+    """Append ``rows`` to a JSON-lines results file, one object a line (results accumulate across runs)."""
+    with Path(path).open("a") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+
+
 def pooled_metrics(masks, maps, labels, scores):
     """Test/validation metrics pooled over all pixels (pAUROC MVTec, McClish, pixel AUROC) and image AUROC."""
     from metal_pipeline.metrics import auroc, mcclish_partial_auroc, partial_auroc

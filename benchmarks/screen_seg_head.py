@@ -81,10 +81,12 @@ def main() -> None:
     if a.load_head:
         from metal_pipeline.model.seg_head import SegHead
 
-        head, losses = SegHead(hcfg), [float("nan")]
-        saved = torch.load(a.load_head, weights_only=True)  # a --save-head file or a cached <run>/seg_heads/*.pt
-        head.load_state_dict(saved.get("state_dict", saved) if "config" in saved else saved)
-        head.eval()
+        losses = [float("nan")]
+        saved = torch.load(a.load_head, weights_only=True)  # a cached <run>/seg_heads/*.pt or a --save-head file
+        if "config" in saved:  # the cache file names its own shape
+            head = SegHead.from_state(saved["config"], saved["state_dict"])
+        else:
+            head = SegHead.from_state(hcfg.to_dict(), saved)
     else:
         head, losses = train_seg_head(
             det.net, train.images, cfg, hcfg, time_limit_s=a.time_limit,
@@ -157,9 +159,9 @@ def main() -> None:
             results.append(row)
             print(json.dumps({k: row[k] for k in ("variant", "sigma", "val", "test")}), flush=True)
     if a.out:
-        with a.out.open("a") as f:
-            for r in results:
-                f.write(json.dumps(r) + "\n")
+        from screen_levers import append_jsonl
+
+        append_jsonl(a.out, results)
 
 
 if __name__ == "__main__":

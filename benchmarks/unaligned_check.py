@@ -108,9 +108,9 @@ def main() -> None:
            AnomalyDetector(strict_net, sigma=0.0, map_kinds=["seg"], image_kinds=["l2", "msgms"], normalise="pixel",
                            seg_head=head), head_s)
     if a.out:
-        with a.out.open("a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
+        from screen_levers import append_jsonl
+
+        append_jsonl(a.out, rows)
 
 
 if __name__ == "__main__":

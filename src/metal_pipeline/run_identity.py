@@ -159,12 +159,20 @@ def run_name(params: Mapping[str, Any], configuration: str | None = None, maskin
                      f"s{fields['seed']}", short_hash(fields)])
 
 
+def scoring_rule_fields(scoring: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``scoring`` section's values that change a detector: without operational keys and
+    :data:`IDENTITY_DEFAULTS`, and without the discriminative head's settings unless a map kind uses
+    the head. Both the scoring folder's name and the registry's ``detector_key`` use it."""
+    fields = _identity_part({"scoring": scoring}, "scoring")
+    used = list(fields.get("map_kinds") or []) + list(fields.get("image_kinds") or [])
+    if "seg" not in used:
+        fields.pop("seg_head", None)
+    return fields
+
+
 def scoring_fields(params: Mapping[str, Any]) -> dict[str, Any]:
     fields = {section: _identity_part(params, section) for section in SCORING_SECTIONS}
-    # The discriminative head's settings matter only to the map kind that uses it.
-    used = list(fields["scoring"].get("map_kinds") or []) + list(fields["scoring"].get("image_kinds") or [])
-    if "seg" not in used:
-        fields["scoring"].pop("seg_head", None)
+    fields["scoring"] = scoring_rule_fields(params.get("scoring"))
     return fields
 
 

@@ -86,6 +86,19 @@ def test_scoring_key_follows_scoring_heatmaps_and_evaluation(defaults):
         assert run_identity.scoring_name(changed(defaults, dotted, value)) == base
 
 
+def test_head_settings_name_the_scoring_only_when_a_map_uses_the_head(defaults):
+    """One rule (``scoring_rule_fields``) for the scoring folder's name and the registry's detector key."""
+    with_head = changed(defaults, "scoring.map_kinds", ["seg"])
+    without = changed(changed(defaults, "scoring.map_kinds", ["l2"]), "scoring.image_kinds", None)
+    for params, used in ((with_head, True), (without, False)):
+        other = changed(params, "scoring.seg_head.width", 4)
+        assert (run_identity.scoring_name(other) != run_identity.scoring_name(params)) is used
+        rule = run_identity.scoring_rule_fields(params["scoring"])
+        assert ("seg_head" in rule) is used and "batch_size" not in rule
+        assert rule == run_identity.scoring_fields(params)["scoring"]
+    assert "image_kinds" not in run_identity.scoring_rule_fields(without["scoring"])  # null: the map's kinds
+
+
 def test_split_key_ignores_everything_but_the_split(defaults):
     base = run_identity.split_name(defaults)
     for dotted, value in (("training.lr", 1.0), ("config", "squares"), ("scoring.sigma", 1.0)):

@@ -134,11 +134,9 @@ def from_payload(payload: Mapping[str, Any], source: str = "the detector file"):
         net.load_state_dict(payload["state_dict"], strict=True)
         head = None
         if payload.get("seg_head") is not None:
-            from metal_pipeline.model.seg_head import SegHead, SegHeadConfig
+            from metal_pipeline.model.seg_head import SegHead
 
-            with torch.random.fork_rng(devices=[]):
-                head = SegHead(SegHeadConfig(**dict(payload["seg_head"]["config"])))
-            head.load_state_dict(payload["seg_head"]["state_dict"], strict=True)
+            head = SegHead.from_state(payload["seg_head"]["config"], payload["seg_head"]["state_dict"])
         scoring = dict(payload["scoring"])
         detector = AnomalyDetector(
             net, sigma=scoring["sigma"], reduction=scoring["reduction"], threshold=scoring["threshold"],

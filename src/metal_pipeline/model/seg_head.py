@@ -35,7 +35,7 @@ class SegHeadConfig:
     """
 
     channels: int = 3
-    width: int = 8
+    width: int = 16  # as the default recipe (conf/base/parameters_training.yml, scoring.seg_head)
     levels: int = 3
 
     def __post_init__(self) -> None:
@@ -82,6 +82,15 @@ class SegHead(nn.Module):
         self.out = nn.Conv2d(widths[0], 1, 1)
         # channels-last convolutions run about 1.45x faster on CPU (same fp32 arithmetic, another order)
         self.to(memory_format=torch.channels_last)
+
+    @classmethod
+    def from_state(cls, config: dict, state_dict: dict) -> SegHead:
+        """A saved head (``config`` as :meth:`SegHeadConfig.to_dict`) in eval mode. Its throwaway
+        initialisation does not advance the global RNG, so loading a head never changes later draws."""
+        with torch.random.fork_rng(devices=[]):
+            head = cls(SegHeadConfig(**dict(config)))
+        head.load_state_dict(state_dict, strict=True)
+        return head.eval()
 
     def forward(self, x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
         size = 2 ** self.config.levels

@@ -212,10 +212,8 @@ def cached_seg_head(
     path = None if cache_dir is None else Path(cache_dir) / f"{cache_key}.pt"
     if path is not None and path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        with torch.random.fork_rng(devices=[]):
-            head = SegHead(SegHeadConfig(**saved["config"]))
-        head.load_state_dict(saved["state_dict"], strict=True)
-        return head.eval(), {**saved["summary"], "reused": True, "path": str(path)}
+        head = SegHead.from_state(saved["config"], saved["state_dict"])
+        return head, {**saved["summary"], "reused": True, "path": str(path)}
     start = time.perf_counter()
     threads = torch.get_num_threads()
     try:

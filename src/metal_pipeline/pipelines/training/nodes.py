@@ -173,9 +173,7 @@ def build_detector(
     # What makes this detector: the trained run plus the scoring rule (registry de-duplication key).
     detector.metadata["detector_key"] = run_identity.short_hash(
         {"run": training_summary.get("run_name"), "threshold": card["threshold"],
-         "scoring": {k: v for k, v in scoring_params.items() if k not in run_identity.OPERATIONAL["scoring"]
-                     and (k != "seg_head" or uses_head) and (k != "image_kinds" or image_kinds is not None)}},
-        length=16)
+         "scoring": run_identity.scoring_rule_fields(scoring_params)}, length=16)
     if head_info is not None:
         card["seg_head"] = {k: head_info[k] for k in ("steps", "final_loss", "seconds", "reused")}
     logger.info("Decision threshold %.6g (%s)", card["threshold"], card["rule"])
