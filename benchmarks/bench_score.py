@@ -23,7 +23,8 @@ are not counted), so ratios compare like with like.
     .venv/bin/python benchmarks/bench_score.py [--cases paper,default,net] [--batch 32] [--images 166]
 
 On CUDA the scoring runs under bf16 autocast (``--amp auto``; ``--amp bf16``
-forces it on CPU): the network in bf16, maps and smoothing in fp32.
+forces it on CPU): the detector's ``scoring.amp: bf16``, i.e. the network in
+bf16, maps, the head and smoothing in fp32.
 ``--compile`` (``net``): ``nn.Module.compile()`` of the network (TorchInductor);
 the first call, which compiles (and recompiles once for the smaller last
 batch), is timed apart as ``first_call_s``.
@@ -82,9 +83,10 @@ def run_case(case: str, images: np.ndarray, args: argparse.Namespace, device: to
                 for lo in range(0, len(x), args.batch):
                     net(x[lo:lo + args.batch])
     else:
+        detector.amp = "bf16" if amp else "off"  # scoring.amp: the network under bf16, maps and head in fp32
+
         def step() -> None:
-            with harness.autocast(device, amp):
-                detector.score(images, batch_size=args.batch, device=str(device))
+            detector.score(images, batch_size=args.batch, device=str(device))
 
     if args.compile == "net":
         net.compile()

@@ -19,30 +19,34 @@ import pandas as pd
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("jsonl", type=Path)
+    ap.add_argument("jsonl", type=Path, nargs="+", help="one or more screen files (rows of several head widths are "
+                    "told apart by a width column)")
     ap.add_argument("--sort", default="val_image", choices=["val_image", "val_pixel"])
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     rows = []
-    for line in a.jsonl.read_text().splitlines():
+    lines_in = [line for path in a.jsonl for line in path.read_text().splitlines() if line.strip()]
+    for line in lines_in:
         r = json.loads(line)
         reductions = str(r.get("reductions", "max")).split(",")
         for i, red in enumerate(reductions):
             key = "image_auroc" if i == 0 else f"image_auroc_{red}"
-            rows.append({"run": Path(r["run"]).name, "map": r["variant"], "sigma": r.get("sigma", r.get("seg_sigma")),
+            rows.append({"run": Path(r["run"]).name, "width": r.get("width", 8), "map": r["variant"], "sigma": r.get("sigma", r.get("seg_sigma")),
                          "reduction": red, "val_pixel": r["val"].get("pixel_auroc"), "val_image": r["val"].get(key),
                          "test_image": r["test"].get(key), "test_pixel": r["test"].get("pixel_auroc")})
     df = pd.DataFrame(rows)
-    g = df.groupby(["map", "sigma", "reduction"]).agg(
+    by_width = df["width"].nunique() > 1
+    g = df.groupby((["width"] if by_width else []) + ["map", "sigma", "reduction"]).agg(
         runs=("run", "nunique"), val_pixel=("val_pixel", "mean"), val_image=("val_image", "mean"),
         val_image_std=("val_image", "std"), test_image=("test_image", "mean"), test_image_std=("test_image", "std"),
         test_pixel=("test_pixel", "mean")).reset_index().sort_values(a.sort, ascending=False)
     lines = [f"{df['run'].nunique()} runs: {', '.join(sorted(df['run'].unique()))}", "",
-             "| map | sigma | image score | val pixel AUROC | val image AUROC | test image AUROC | test pixel AUROC |",
-             "|---|---|---|---|---|---|---|"]
+             ("| head width " if by_width else "") + "| map | sigma | image score | val pixel AUROC | val image AUROC | "
+             "test image AUROC | test pixel AUROC |",
+             "|---" * (8 if by_width else 7) + "|"]
     for _, r in g.iterrows():
         tp = "—" if pd.isna(r["test_pixel"]) else f"{r['test_pixel']:.3f}"
-        lines.append(f"| {r['map']} | {r['sigma']:g} | {r['reduction']} | {r['val_pixel']:.3f} | "
+        lines.append((f"| {r['width']} " if by_width else "") + f"| {r['map']} | {r['sigma']:g} | {r['reduction']} | {r['val_pixel']:.3f} | "
                      f"{r['val_image']:.3f} ± {r['val_image_std']:.3f} | {r['test_image']:.3f} ± "
                      f"{r['test_image_std']:.3f} | {tp} |")
     text = "\n".join(lines)

@@ -53,7 +53,7 @@ OPERATIONAL: Mapping[str, frozenset[str]] = {
 #: (``False`` for ``amp``: YAML 1.1 reads an unquoted ``off`` as false.)
 IDENTITY_DEFAULTS: Mapping[str, Mapping[str, tuple[Any, ...]]] = {
     "training": {"amp": ("off", False)},
-    "scoring": {"image_kinds": (None,)},
+    "scoring": {"image_kinds": (None,), "amp": ("off", False)},
 }
 
 #: Sections whose (non-operational) values define the trained weights / the maps and reports.

@@ -118,10 +118,24 @@ def test_the_file_is_a_plain_payload_that_loads_with_weights_only(tmp_path):
     assert payload["seg_head"] is None
     assert payload["scoring"] == {"sigma": 1.5, "reduction": "p99", "map_kinds": ["l2", "msgms"], "image_kinds": None,
                                   "offsets": [[0, 0], [4, 4]], "normalise": "pixel", "region": "foreground",
-                                  "region_erode": 1, "threshold": 0.125}
+                                  "region_erode": 1, "threshold": 0.125, "amp": "off"}
     assert payload["model_config"]["configuration"] == "squares_rows"
     assert all(isinstance(v, torch.Tensor) for v in payload["state_dict"].values())
     assert all(isinstance(v, torch.Tensor) for s in payload["norm_stats"].values() for v in s.values())
+
+
+def test_bf16_scoring_round_trips_and_older_files_score_in_fp32(tmp_path):
+    det = _fitted()
+    det.amp = "bf16"
+    save_detector(det, tmp_path / "bf16.pt")
+    loaded = load_detector(tmp_path / "bf16.pt")
+    assert loaded.amp == "bf16" and loaded.scoring_settings() == det.scoring_settings()
+    _assert_same_scores(det, loaded, _images(3, seed=5))
+    payload = torch.load(tmp_path / "bf16.pt", weights_only=True)
+    payload["version"] = 2  # a file written before scoring.amp existed
+    del payload["scoring"]["amp"]
+    torch.save(payload, tmp_path / "v2.pt")
+    assert load_detector(tmp_path / "v2.pt").amp == "off"
 
 
 def test_loading_leaves_the_global_rng_alone(tmp_path):
@@ -183,7 +197,7 @@ def test_broken_and_foreign_files_get_one_paragraph(tmp_path):
     with pytest.raises(DetectorFileError, match=r"best\.pt' is not a MeTAL detector file.*training checkpoint"):
         load_detector(tmp_path / "best.pt")
     torch.save({"format": FORMAT, "version": 99}, tmp_path / "new.pt")
-    with pytest.raises(DetectorFileError, match="version 99; this code reads versions 1 to 2"):
+    with pytest.raises(DetectorFileError, match="version 99; this code reads versions 1 to 3"):
         load_detector(tmp_path / "new.pt")
     with pytest.raises(FileNotFoundError):
         load_detector(tmp_path / "missing.pt")

@@ -117,3 +117,24 @@ def test_the_head_probability_is_never_normalised() -> None:
     raw, _ = det.raw_maps(_images(3, seed=4))
     np.testing.assert_array_equal(det.score(_images(3, seed=4)).maps, raw["seg"])
     assert ((raw["seg"] >= 0) & (raw["seg"] <= 1)).all()
+
+
+def test_bf16_scoring_stays_close_to_fp32_and_off_is_unchanged() -> None:
+    """``scoring.amp: bf16`` runs only the network in bf16: reconstructions come back float32 and within
+    bf16 rounding of fp32's; ``amp="off"`` is the fp32 path bit for bit."""
+    imgs = _images(8, seed=3)
+    fp32 = AnomalyDetector(_net(), sigma=1.0, map_kinds=["l2", "msgms"])
+    off = AnomalyDetector(_net(), sigma=1.0, map_kinds=["l2", "msgms"], amp="off")
+    bf16 = AnomalyDetector(_net(), sigma=1.0, map_kinds=["l2", "msgms"], amp="bf16")
+    maps32, rec32 = fp32.raw_maps(imgs)
+    maps_off, rec_off = off.raw_maps(imgs)
+    maps16, rec16 = bf16.raw_maps(imgs)
+    assert np.array_equal(rec32, rec_off) and all(np.array_equal(maps32[k], maps_off[k]) for k in maps32)
+    assert rec16.dtype == np.float32 and maps16["l2"].dtype == np.float32
+    assert not np.array_equal(rec16, rec32)  # the arithmetic did change
+    np.testing.assert_allclose(rec16, rec32, atol=3e-2)
+    s32, s16 = fp32.score(imgs).scores, bf16.score(imgs).scores
+    np.testing.assert_allclose(s16, s32, rtol=5e-2)
+    assert bf16.scoring_settings()["amp"] == "bf16" and fp32.scoring_settings()["amp"] == "off"
+    with pytest.raises(ValueError, match="amp must be one of"):
+        AnomalyDetector(_net(), sigma=1.0, amp="fp16")

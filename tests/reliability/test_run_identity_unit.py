@@ -99,6 +99,15 @@ def test_head_settings_name_the_scoring_only_when_a_map_uses_the_head(defaults):
     assert "image_kinds" not in run_identity.scoring_rule_fields(without["scoring"])  # null: the map's kinds
 
 
+def test_scoring_amp_off_keeps_the_scoring_names_of_before_and_bf16_changes_them(defaults):
+    without = copy.deepcopy(defaults)
+    del without["scoring"]["amp"]  # the parameters before scoring.amp existed
+    assert run_identity.scoring_name(defaults) == run_identity.scoring_name(without)
+    assert run_identity.scoring_name(changed(defaults, "scoring.amp", False)) == run_identity.scoring_name(without)
+    assert run_identity.scoring_name(changed(defaults, "scoring.amp", "bf16")) != run_identity.scoring_name(without)
+    assert run_identity.run_name(changed(defaults, "scoring.amp", "bf16")) == run_identity.run_name(defaults)
+
+
 def test_split_key_ignores_everything_but_the_split(defaults):
     base = run_identity.split_name(defaults)
     for dotted, value in (("training.lr", 1.0), ("config", "squares"), ("scoring.sigma", 1.0)):
@@ -121,6 +130,7 @@ def test_shipped_configuration_is_valid(defaults):
     ("training.lr", -1, "training.lr"),
     ("training.batch_size", 0, "training.batch_size"),
     ("training.max_epochs", 0, "training.max_epochs"),
+    ("scoring.amp", "fp16", "scoring.amp"),
     ("seed", "abc", "seed"),
     ("class", "my class", "ingestion.class_paths"),
     ("model.num_heads", 3, "model.num_heads"),

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from metal_pipeline.inference.reconstruct import reconstruction_batches
+from metal_pipeline.training.precision import amp_mode, check_amp
 from metal_pipeline.scoring import image_scores, smooth_maps_torch
 from metal_pipeline.utils.device import resolve_device
 from metal_pipeline.scoring.maps import HEAD_KINDS, anomaly_maps, check_kinds
@@ -64,6 +65,10 @@ class AnomalyDetector(nn.Module):
             heatmap's ``map_kinds``). A heatmap has to localise and an image
             score has to rank images; the best map for one need not be the
             best for the other, and the validation signal chooses each.
+        amp: ``"off"`` or ``"bf16"``: the network's forward pass under bf16
+            autocast (``scoring.amp``; faster on CPUs with native bf16 and on
+            GPUs). Maps, the head, normalisation and scores stay fp32. The
+            normaliser and the threshold are fitted with the same arithmetic.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class AnomalyDetector(nn.Module):
         region_erode: int = 0,
         seg_head: nn.Module | None = None,
         image_kinds=None,
+        amp: str = "off",
     ) -> None:
         super().__init__()
         self.net = net
@@ -105,6 +111,7 @@ class AnomalyDetector(nn.Module):
             raise ValueError(f"region_erode must be >= 0, got {region_erode!r}")
         self.region = region
         self.region_erode = int(region_erode)
+        self.amp = amp_mode(amp)
 
     @property
     def img_size(self) -> int:
@@ -122,7 +129,7 @@ class AnomalyDetector(nn.Module):
         return {"sigma": self.sigma, "reduction": self.reduction, "map_kinds": list(self._kinds()),
                 "image_kinds": None if self._image_kinds() is None else list(self._image_kinds()),
                 "offsets": [list(o) for o in self._offsets()], "normalise": self._normalise(),
-                "region": self._region()[0], "region_erode": self._region()[1]}
+                "region": self._region()[0], "region_erode": self._region()[1], "amp": self._amp()}
 
     # Detectors pickled before these settings existed score as they did then.
     def _kinds(self) -> tuple[str, ...]:
@@ -141,6 +148,9 @@ class AnomalyDetector(nn.Module):
 
     def _normalise(self) -> str:
         return getattr(self, "normalise", "none")
+
+    def _amp(self) -> str:
+        return getattr(self, "amp", "off")
 
     def _region(self) -> tuple[str, int]:
         return getattr(self, "region", "all"), getattr(self, "region_erode", 0)
@@ -179,7 +189,9 @@ class AnomalyDetector(nn.Module):
         no_autocast = torch.autocast(device_type=torch.device(device).type, enabled=False)
         # the plain reconstruction is returned too, so offset 0 is always run
         passes = offsets if (0, 0) in offsets else (*offsets, (0, 0))
-        for lo, x, recs in reconstruction_batches(self.net, images, batch_size, device, passes):
+        if self._amp() != "off":
+            check_amp(self._amp(), torch.device(device), name="scoring.amp")
+        for lo, x, recs in reconstruction_batches(self.net, images, batch_size, device, passes, amp=self._amp()):
             recon[lo:lo + len(x)] = recs[(0, 0)].float().cpu().numpy()
             acc: dict[str, torch.Tensor] = {}
             with no_autocast:  # maps in fp32 even when the caller runs the network under AMP

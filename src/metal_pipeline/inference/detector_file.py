@@ -9,14 +9,15 @@ tensors and plain Python values, never a pickled Python object::
      "model_config": MeTALConfig.to_dict(),       # str / int / float values
      "state_dict": {name: tensor},                # the network's weights
      "scoring": {"sigma", "reduction", "map_kinds", "image_kinds" (version 2), "offsets",
-                 "normalise", "region", "region_erode", "threshold"},
+                 "normalise", "region", "region_erode", "threshold", "amp" (version 3)},
      "norm_stats": {map kind: {"mean": tensor, "std": tensor}},
      "seg_head": None | {"config": SegHeadConfig.to_dict(), "state_dict": {name: tensor}},  # version 2
      "metadata": {...}}                          # JSON values (class, run name, split, ...)
 
 Version 2 added ``seg_head`` (the discriminative head behind map kind
 ``seg``) and ``scoring.image_kinds``; version-1 files have neither and load
-as before.
+as before. Version 3 added ``scoring.amp`` (``off`` | ``bf16``: the network's
+arithmetic when scoring); older files load with ``off``, as they were scored.
 
 so reading it runs no code stored in it: :func:`load_detector` uses
 ``torch.load(..., weights_only=True)`` and rebuilds the ``AnomalyDetector``
@@ -64,7 +65,7 @@ from metal_pipeline.utils.atomic import atomic_path
 logger = logging.getLogger(__name__)
 
 FORMAT = "metal-detector"
-VERSION = 2
+VERSION = 3
 ALLOW_PICKLE_ENV = "METAL_ALLOW_PICKLE"
 PICKLED_SUFFIX = ".pickled"
 CONVERT_COMMAND = "python -m metal_pipeline.inference.detector_file convert"
@@ -104,6 +105,7 @@ def to_payload(detector) -> dict[str, Any]:
         "region": str(settings["region"]),
         "region_erode": int(settings["region_erode"]),
         "threshold": None if detector.threshold is None else float(detector.threshold),
+        "amp": str(settings.get("amp", "off")),
     }
     stats = getattr(detector, "norm_stats", {}) or {}
     head = getattr(detector, "seg_head", None)
@@ -142,7 +144,8 @@ def from_payload(payload: Mapping[str, Any], source: str = "the detector file"):
             net, sigma=scoring["sigma"], reduction=scoring["reduction"], threshold=scoring["threshold"],
             metadata=dict(payload.get("metadata") or {}), map_kinds=scoring["map_kinds"],
             offsets=scoring["offsets"], normalise=scoring["normalise"], region=scoring["region"],
-            region_erode=scoring["region_erode"], seg_head=head, image_kinds=scoring.get("image_kinds"))
+            region_erode=scoring["region_erode"], seg_head=head, image_kinds=scoring.get("image_kinds"),
+            amp=scoring.get("amp", "off"))
         detector.norm_stats = {k: (v["mean"].numpy().copy(), v["std"].numpy().copy())
                                for k, v in dict(payload.get("norm_stats") or {}).items()}
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

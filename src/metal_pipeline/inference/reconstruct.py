@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from metal_pipeline.training.precision import autocast
+
 Offset = tuple[int, int]
 
 
@@ -18,6 +20,7 @@ def reconstruction_batches(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     offsets: Sequence[Offset] = ((0, 0),),
+    amp: str = "off",
 ) -> Iterator[tuple[int, torch.Tensor, dict[Offset, torch.Tensor]]]:
     """Yield ``(start, x, {offset: reconstruction})`` per batch of ``images_uint8``.
 
@@ -27,6 +30,8 @@ def reconstruction_batches(
     over offsets inpaints each pixel from several grid positions. The model runs in
     ``eval()`` mode under ``torch.inference_mode()`` and gets its previous mode back
     afterwards (also when the caller stops early). The model must be on ``device``.
+    ``amp="bf16"`` runs the model under bf16 autocast (``scoring.amp``); the
+    reconstructions come back as float32 either way.
 
     Raises:
         ValueError: bad input dtype/shape, batch size or a model output of another shape.
@@ -42,7 +47,9 @@ def reconstruction_batches(
                 out: dict[Offset, torch.Tensor] = {}
                 for dy, dx in offsets:
                     shifted = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
-                    y = model(shifted)
+                    with autocast(amp, x.device):
+                        y = model(shifted)
+                    y = y.float()
                     if tuple(y.shape) != tuple(x.shape):
                         raise ValueError(f"reconstruct: model returned {tuple(y.shape)} for input {tuple(x.shape)}")
                     out[(dy, dx)] = torch.roll(y, (-dy, -dx), dims=(2, 3)) if (dy or dx) else y

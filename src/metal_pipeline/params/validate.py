@@ -221,6 +221,7 @@ SCHEMA: dict[str, Check] = {
     "training.deterministic": boolean,
     "training.progress": boolean,
     "training.amp": project_check("metal_pipeline.training.precision", "amp_mode", "must be off or bf16"),
+    "scoring.amp": project_check("metal_pipeline.training.precision", "amp_mode", "must be off or bf16"),
     "training.compile": boolean,
     "training.log_every": integer(0),
     "training.resume": one_of("auto", True, False),

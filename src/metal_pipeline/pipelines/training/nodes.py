@@ -162,7 +162,7 @@ def build_detector(
                                normalise=scoring_params.get("normalise", "none"),
                                region=scoring_params.get("region", "all"),
                                region_erode=scoring_params.get("region_erode", 0),
-                               seg_head=head, image_kinds=image_kinds)
+                               seg_head=head, image_kinds=image_kinds, amp=scoring_params.get("amp", "off"))
     normals = val_set.subset([i for i, label in enumerate(val_set.labels) if label == 0])
     # Map statistics and the threshold both come from validation normals (never the test set).
     scores = detector.fit_normaliser(normals.images, batch_size=scoring_params["batch_size"])
