@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         detector = harness.recipe_detector(args.recipe, images[:16], device=str(device))
         which = f"fresh {args.recipe}-recipe detector"
+    if amp:
+        detector.amp = "bf16"  # scoring.amp: the network under bf16, maps and head in fp32
     net = detector.net.to(device).eval()
     batch = torch.from_numpy(images[:args.batch]).to(device=device, dtype=torch.float32).div_(255.0)
     # Counted with autograd on: FlopCounterMode's module tracker fails on the strict model under no_grad.
@@ -74,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def step() -> None:  # a fresh output folder per call: first-run writes, no files replaced
                 out = Path(tmp) / str(next(calls))
-                with harness.autocast(device, amp):
-                    table = score_folder(detector, args.input, out, batch_size=args.batch, device=str(device),
-                                         **kwargs)
+                table = score_folder(detector, args.input, out, batch_size=args.batch, device=str(device), **kwargs)
                 assert len(table) == len(images) and (table["error"] == "").all()
 
             print(f"predict, overlays {mode}: {len(images)} images from {args.input}, batch {args.batch}, {which}, "

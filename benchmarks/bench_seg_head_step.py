@@ -23,7 +23,7 @@ import harness
 import torch
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--widths", default="8,16", help="head widths, comma-separated")
     ap.add_argument("--batch", type=int, default=16)
@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=3)
     ap.add_argument("--steps", type=int, default=5, help="training steps per timed repeat")
     harness.add_common_arguments(ap, warmup=2)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     device, amp = harness.setup(args)
 
     from metal_pipeline.model.seg_head import SegHead, SegHeadConfig

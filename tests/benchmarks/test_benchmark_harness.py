@@ -76,6 +76,32 @@ def test_score_benchmark_runs_each_case(capsys):
     assert results[1]["mflop_per_image"] > results[0]["mflop_per_image"]  # the head counts as model work
 
 
+def test_seg_head_step_benchmark_runs_each_width(capsys):
+    import bench_seg_head_step
+
+    bench_seg_head_step.main(["--widths", "2,4", "--batch", "2", "--img-size", "32", "--steps", "1", *FAST])
+    results = _results(capsys.readouterr().out)
+    assert [r["width"] for r in results] == [2, 4] and results[1]["params_k"] >= results[0]["params_k"]
+    assert results[1]["mflop_per_image"] > results[0]["mflop_per_image"] > 0
+
+
+def test_evaluate_benchmark_times_every_metric_at_the_asked_resolution(capsys, tmp_path):
+    import bench_evaluate
+    import numpy as np
+    from synthetic import make_image_set
+
+    test = make_image_set(8, size=32, anomalous=4)
+    (tmp_path / "split").mkdir()
+    test.save(tmp_path / "split" / "test.npz")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "scores.npz", maps=rng.random((8, 32, 32)).astype(np.float32), scores=rng.random(8))
+    bench_evaluate.main(["--scores", str(tmp_path / "scores.npz"), "--split", str(tmp_path / "split"),
+                         "--size", "64", "--images", "10", "--repeats", "1"])
+    [result] = _results(capsys.readouterr().out)
+    assert result["images"] == 10 and result["mask_px"] == 64 and result["seconds"] > 0
+    assert {"pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc", "au_pro_0.3", "image_auroc"} <= set(result["overall"])
+
+
 @pytest.mark.skipif(not harness.bf16_supported(torch.device("cpu")), reason="the CPU has no native bf16")
 def test_train_step_benchmark_runs_under_cpu_bf16_autocast(capsys):
     import bench_train_step
