@@ -171,9 +171,8 @@ def scoring_rule_fields(scoring: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def scoring_fields(params: Mapping[str, Any]) -> dict[str, Any]:
-    fields = {section: _identity_part(params, section) for section in SCORING_SECTIONS}
-    fields["scoring"] = scoring_rule_fields(params.get("scoring"))
-    return fields
+    return {section: scoring_rule_fields(params.get(section)) if section == "scoring" else
+            _identity_part(params, section) for section in SCORING_SECTIONS}
 
 
 def scoring_name(params: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from metal_pipeline.inference.reconstruct import reconstruction_batches
-from metal_pipeline.training.precision import amp_mode, check_amp
+from metal_pipeline.utils.precision import amp_mode, check_amp
 from metal_pipeline.scoring import image_scores, smooth_maps_torch
 from metal_pipeline.utils.device import resolve_device
 from metal_pipeline.scoring.maps import HEAD_KINDS, anomaly_maps, check_kinds

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from metal_pipeline.training.precision import autocast
+from metal_pipeline.utils.precision import autocast
 
 Offset = tuple[int, int]
 
