@@ -66,6 +66,28 @@ def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: in
     return res.model.eval(), time.perf_counter() - t0
 
 
+def configured_head_params(steps: int) -> dict:
+    """The project's ``scoring.seg_head`` parameters (conf/base), with ``steps`` set: the check scores
+    the head the pipeline would train."""
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_training.yml"
+    params = dict(yaml.safe_load(conf.read_text())["scoring"]["seg_head"])
+    params["steps"] = int(steps)
+    return params
+
+
+def head_cache_key(epochs: int, seed: int, params: dict) -> str:
+    """Names a cached head by everything that changes it; width 8 fp32 keeps the key earlier checks used."""
+    import hashlib
+
+    key = f"seg_head-default-e{epochs}-s{seed}-{params['steps']}"
+    rest = {k: v for k, v in params.items() if k != "steps"}
+    if rest.get("width", 8) == 8 and rest.get("amp", "off") == "off":
+        return key
+    return key + "-" + hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(".screen"))
@@ -89,18 +111,20 @@ def main() -> None:
         det.fit_normaliser(d["val"])
         s = det.score(test, batch_size=32)
         row = {"task": a.task, "recipe": recipe, "map": map_name, "epochs": a.epochs, "seed": a.seed,
-               "train_s": None if train_s is None else round(train_s), **_metrics(masks, s.maps, labels, s.scores)}
+               "train_s": None if train_s is None else round(train_s),
+               "head": {k: head_params[k] for k in ("width", "amp")} if "seg" in det.map_kinds else None, **_metrics(masks, s.maps, labels, s.scores)}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
+    head_params = configured_head_params(a.head_steps)
     paper_net, paper_s = trained_net(d, PAPER, "paper", models, a.epochs, a.seed)
     report("paper", "l2 sigma 4 max", AnomalyDetector(paper_net, sigma=4.0, map_kinds=["l2"]), paper_s)
     strict_net, strict_s = trained_net(d, DEFAULT, "default", models, a.epochs, a.seed)
     report("default (earlier map)", "l2+msgms pixel-normalised sigma 2 max",
            AnomalyDetector(strict_net, sigma=2.0, map_kinds=["l2", "msgms"], normalise="pixel"), strict_s)
     t0 = time.perf_counter()
-    head, info = cached_seg_head(strict_net, d["train"], {"steps": a.head_steps}, seed=a.seed,
-                                 cache_dir=models, cache_key=f"seg_head-default-e{a.epochs}-s{a.seed}-{a.head_steps}")
+    head, info = cached_seg_head(strict_net, d["train"], head_params, seed=a.seed,
+                                 cache_dir=models, cache_key=head_cache_key(a.epochs, a.seed, head_params))
     head_s = None if info["reused"] else time.perf_counter() - t0
     report("default, head for both", "seg sigma 0 max", AnomalyDetector(strict_net, sigma=0.0, map_kinds=["seg"],
                                                                          seg_head=head), head_s)

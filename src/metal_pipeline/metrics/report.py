@@ -22,11 +22,10 @@ import numpy as np
 import pandas as pd
 
 from metal_pipeline.metrics._pool import ArrayOrList, check_max_fpr
-from metal_pipeline.metrics.aupro import au_pro
 from metal_pipeline.metrics.auroc import auroc
-from metal_pipeline.metrics.curve import normalized_partial_area, pooled_roc_curve
-from metal_pipeline.metrics.f1 import f1_max
+from metal_pipeline.metrics.curve import normalized_partial_area
 from metal_pipeline.metrics.pauroc import mcclish_from_normalized
+from metal_pipeline.metrics.sorted_pixels import SortedPixels
 
 GOOD = "good"
 #: ``defect`` value of the overall rows in :func:`report_to_frame`.
@@ -44,16 +43,19 @@ def metric_names(max_fpr: float = 0.3) -> dict[str, str]:
     }
 
 
-def _pixel_metrics(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], max_fpr: float) -> dict[str, float]:
+def _pixel_metrics(pixels: SortedPixels, index: np.ndarray | None, max_fpr: float) -> dict[str, float]:
+    """The pixel metrics of the images ``index`` (None: all) from the once-sorted pool."""
     names = metric_names(max_fpr)
-    fpr, tpr, _ = pooled_roc_curve(masks, maps)  # one sort serves pAUROC, McClish and AUROC
+    curves = pixels.curves(index)
+    fpr, tpr = curves.roc()
     pauroc = normalized_partial_area(fpr, tpr, max_fpr)
-    f1, threshold = f1_max(masks, maps)
+    f1, threshold = curves.f1_max()
+    pro_fpr, pro = curves.pro()
     return {
         names["pauroc"]: pauroc,
         names["pauroc_mcclish"]: mcclish_from_normalized(pauroc, max_fpr),
         "pixel_auroc": float(np.trapezoid(tpr, fpr)),
-        names["au_pro"]: au_pro(masks, maps, max_fpr=max_fpr),
+        names["au_pro"]: normalized_partial_area(pro_fpr, pro, max_fpr),
         "pixel_f1_max": f1,
         "pixel_f1_threshold": threshold,
     }
@@ -61,8 +63,7 @@ def _pixel_metrics(masks: Sequence[np.ndarray], maps: Sequence[np.ndarray], max_
 
 def _evaluate_subset(
     index: np.ndarray,
-    masks: ArrayOrList | None,
-    maps: ArrayOrList | None,
+    pixels: SortedPixels | None,
     labels: np.ndarray,
     image_scores: np.ndarray,
     max_fpr: float,
@@ -70,8 +71,8 @@ def _evaluate_subset(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
-        if masks is not None:
-            out.update(_pixel_metrics([masks[i] for i in index], [maps[i] for i in index], max_fpr))
+        if pixels is not None:
+            out.update(_pixel_metrics(pixels, None if index.size == labels.size else index, max_fpr))
         out["image_auroc"] = auroc(labels[index], image_scores[index])
     except ValueError as exc:
         raise ValueError(f"evaluate_localization [{subset}]: {exc}") from exc
@@ -146,17 +147,22 @@ def evaluate_localization(
                 )
 
     good_index = np.flatnonzero(is_good)
+    # One sort of every pixel serves every subset's ROC, precision-recall and PRO curves.
+    try:
+        pixels = None if masks is None else SortedPixels(masks, maps)
+    except ValueError as exc:
+        raise ValueError(f"evaluate_localization: {exc}") from exc
     report: dict[str, Any] = {
         "max_fpr": max_fpr,
         "pixel_level": masks is not None,
-        "overall": _evaluate_subset(np.arange(n), masks, maps, labels, image_scores, max_fpr, "all images"),
+        "overall": _evaluate_subset(np.arange(n), pixels, labels, image_scores, max_fpr, "all images"),
         "per_defect": {},
     }
     for defect in sorted(set(defects) - {GOOD}):
         own = np.flatnonzero(np.array([d == defect for d in defects]))
         index = np.concatenate([own, good_index])
         report["per_defect"][defect] = _evaluate_subset(
-            index, masks, maps, labels, image_scores, max_fpr, f"defect {defect!r} + good images"
+            index, pixels, labels, image_scores, max_fpr, f"defect {defect!r} + good images"
         )
     return report
 
