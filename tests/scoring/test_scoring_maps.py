@@ -74,18 +74,23 @@ def test_image_scores_reductions():
         image_scores(maps, "median")
 
 
-def test_resize_matches_torch_bilinear_and_keeps_range():
-    maps = np.random.default_rng(2).random((2, 8, 8)).astype(np.float32)
-    out = resize_maps(maps, [(32, 32), (24, 40)])
-    assert [o.shape for o in out] == [(32, 32), (24, 40)]
+def test_resize_matches_skimage_bilinear_and_keeps_range():
+    from skimage.transform import resize
+
+    maps = np.random.default_rng(2).random((4, 8, 8)).astype(np.float32)
+    sizes = [(32, 32), (24, 40), (32, 32), (5, 7)]  # two share a size (one call), one shrinks
+    out = resize_maps(maps, sizes)
+    assert [o.shape for o in out] == sizes
     assert all(o.dtype == np.float32 for o in out)
-    for o, m, size in zip(out, maps, [(32, 32), (24, 40)]):
-        # independent implementation: torch bilinear, align_corners=False (edge-clamped)
-        ref = torch.nn.functional.interpolate(
-            torch.from_numpy(m)[None, None], size=size, mode="bilinear", align_corners=False
-        )[0, 0].numpy()
+    for o, m, size in zip(out, maps, sizes):
+        # independent implementation: skimage's bilinear resize, edge mode, no anti-aliasing
+        ref = resize(m, size, order=1, mode="edge", anti_aliasing=False, preserve_range=True)
         np.testing.assert_allclose(o, ref, atol=1e-5)
         assert o.min() >= m.min() - 1e-6 and o.max() <= m.max() + 1e-6
+    ragged = resize_maps([maps[0], maps[1, :6, :5]], [(16, 16), (16, 16)])  # sources of two sizes
+    np.testing.assert_array_equal(ragged[0], resize_maps(maps[:1], [(16, 16)])[0])
+    np.testing.assert_allclose(ragged[1], resize(maps[1, :6, :5], (16, 16), order=1, mode="edge",
+                                                 anti_aliasing=False, preserve_range=True), atol=1e-5)
     same = resize_maps(maps[:1], [(8, 8)])[0]
     np.testing.assert_array_equal(same, maps[0])
     with pytest.raises(ValueError):
