@@ -51,6 +51,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -321,6 +322,15 @@ def model_config(recipe: str, *, img_size: int = 128, channels: int = 3, **overr
     return MeTALConfig(**kw)
 
 
+def configured_head_params(**overrides) -> dict:
+    """The project's ``scoring.seg_head`` parameters as conf/base sets them (``overrides`` on top), so a
+    benchmark builds or trains the head the pipeline would, not the dataclass defaults."""
+    import yaml
+
+    conf = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_training.yml"
+    return {**yaml.safe_load(conf.read_text())["scoring"]["seg_head"], **overrides}
+
+
 def recipe_detector(recipe: str, normal_images, *, seed: int = 0, device: str = "cpu"):
     """A freshly initialised detector with ``recipe``'s scoring settings for bottle (speed does not depend
     on the weights); a normaliser, where the recipe has one, fitted on ``normal_images``; a threshold at
@@ -339,9 +349,11 @@ def recipe_detector(recipe: str, normal_images, *, seed: int = 0, device: str = 
 
     head = None
     if "seg" in list(rv("map_kinds")) + list(rv("image_kinds") or []):
-        from metal_pipeline.model.seg_head import SegHead, SegHeadConfig
+        from metal_pipeline.model.seg_head import SegHead
+        from metal_pipeline.training.seg_head import seg_head_configs
 
-        head = SegHead(SegHeadConfig(channels=net.config.channels))  # the default size; untrained
+        _, head_config = seg_head_configs(configured_head_params(), channels=net.config.channels, seed=seed)
+        head = SegHead(head_config)  # the configured size; untrained
     det = AnomalyDetector(net, sigma=rv("sigma"), reduction=rv("reduction"), map_kinds=rv("map_kinds"),
                           offsets=rv("offsets"), normalise=rv("normalise"), region=rv("region"),
                           region_erode=rv("region_erode"), seg_head=head, image_kinds=rv("image_kinds"))

@@ -29,6 +29,7 @@ import json
 import time
 from pathlib import Path
 
+import harness  # benchmarks/harness.py (this folder is on sys.path when run as a script)
 import numpy as np
 import torch
 
@@ -64,17 +65,6 @@ def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: in
                 augment=Augmenter(variant["augment"]) if variant["augment"] else None)
     torch.save(res.model.state_dict(), path)
     return res.model.eval(), time.perf_counter() - t0
-
-
-def configured_head_params(steps: int) -> dict:
-    """The project's ``scoring.seg_head`` parameters (conf/base), with ``steps`` set: the check scores
-    the head the pipeline would train."""
-    import yaml
-
-    conf = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_training.yml"
-    params = dict(yaml.safe_load(conf.read_text())["scoring"]["seg_head"])
-    params["steps"] = int(steps)
-    return params
 
 
 def head_cache_key(epochs: int, seed: int, params: dict) -> str:
@@ -116,7 +106,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    head_params = configured_head_params(a.head_steps)
+    head_params = harness.configured_head_params(steps=a.head_steps)  # the head the pipeline trains
     paper_net, paper_s = trained_net(d, PAPER, "paper", models, a.epochs, a.seed)
     report("paper", "l2 sigma 4 max", AnomalyDetector(paper_net, sigma=4.0, map_kinds=["l2"]), paper_s)
     strict_net, strict_s = trained_net(d, DEFAULT, "default", models, a.epochs, a.seed)
