@@ -29,7 +29,7 @@ from metal_pipeline.runners.parallel_support import ParallelRunnerSupport
 from metal_pipeline.tracking.availability import apply_http_defaults
 from metal_pipeline.tracking.grid_runs import GridRunsHook
 from metal_pipeline.tracking.hook import TrackingHook
-from metal_pipeline.utils.precision import amp_for_device
+from metal_pipeline.utils.precision import resolve_amp_setting
 
 # A tracking server that stops answering during a run: fail in about a minute,
 # not after MLflow's ~4 minutes of retries (a user's own MLFLOW_HTTP_* values win).
@@ -57,8 +57,8 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "custom_resolvers": {"env": _env, "run": resolve_run, "recipe_default": recipe_value,
-                         # bf16 where the device has it natively, else off (utils/precision.py)
-                         "amp_auto": amp_for_device,
+                         # amp "auto": bf16 where the device has it natively, else off (utils/precision.py)
+                         "amp": resolve_amp_setting,
                          # the ablation grid's namespaces and their split (metal_pipeline/grid.py)
                          "ablation_grid": resolve_ablation_grid, "fixed_split": resolve_fixed_split,
                          # the Table 4-style comparison's namespaces (metal_pipeline/baselines/methods.py)

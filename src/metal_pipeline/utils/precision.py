@@ -40,9 +40,9 @@ def native_bf16(device: torch.device) -> bool:
 def amp_for_device(device: str = "auto") -> str:
     """``"bf16"`` where ``device`` (``auto``, ``cpu``, ``cuda``...) has native bf16, else ``"off"``.
 
-    The ``${amp_auto:<device>}`` config resolver: a default that is fast on every machine (bf16
-    emulated on an older CPU is slower than fp32). It resolves when the configuration loads, so
-    the run and scoring names hash the precision actually used.
+    Behind ``auto`` in the ``${amp:auto, <device>}`` config resolver: a default that is fast on
+    every machine (bf16 emulated on an older CPU is slower than fp32). It resolves when the
+    configuration loads, so the run and scoring names hash the precision actually used.
     """
     from metal_pipeline.utils.device import resolve_device
 
@@ -51,6 +51,12 @@ def amp_for_device(device: str = "auto") -> str:
     except ValueError:  # e.g. cuda asked for where there is none: the device check reports it later
         return "off"
     return "bf16" if native_bf16(resolved) else "off"
+
+
+def resolve_amp_setting(value: Any, device: str = "auto") -> Any:
+    """The ``${amp:<value>, <device>}`` config resolver: ``auto`` becomes :func:`amp_for_device`'s
+    answer for ``device``; any other value is returned as it is (the parameter check judges it)."""
+    return amp_for_device(str(device)) if value == "auto" else value
 
 
 def check_amp(amp: str, device: torch.device, name: str = "training.amp") -> None:
