@@ -47,8 +47,26 @@ def test_blob_masks_are_binary_and_non_empty() -> None:
     assert (m.flatten(1).sum(1) > 0).all()
 
 
+def test_coarse_noise_is_smooth_seeded_clean_targeted_and_off_by_default() -> None:
+    x = torch.full((6, 1, 64, 64), 0.5)
+    aug = Augmenter({"coarse_noise_prob": 1.0, "coarse_noise_std": 0.1, "coarse_noise_res": 8})
+    inp, target = aug(x, torch.Generator().manual_seed(5))
+    again, _ = aug(x, torch.Generator().manual_seed(5))
+    assert torch.equal(target, x) and torch.equal(inp, again)
+    noise = inp - x
+    assert 0.04 < float(noise.std()) < 0.1  # bilinear upsampling averages the 0.1-std grid values
+    # low frequency: neighbouring pixels differ far less than the noise itself
+    assert float((noise[..., 1:] - noise[..., :-1]).abs().mean()) < 0.3 * float(noise.abs().mean())  # white: ~1.1
+    half, _ = Augmenter({"coarse_noise_prob": 0.5})(torch.full((64, 1, 16, 16), 0.5), torch.Generator().manual_seed(0))
+    touched = int(((half - 0.5).flatten(1).abs().amax(1) > 0).sum())
+    assert 16 < touched < 48
+    assert "coarse_noise_prob" not in AugmentConfig().to_dict()  # off: fingerprints of earlier runs unchanged
+    assert AugmentConfig(coarse_noise_prob=0.5).to_dict()["coarse_noise_res"] == 16
+
+
 @pytest.mark.parametrize("bad", [{"flips": ["x"]}, {"shift": -1}, {"synthetic_prob": 2}, {"rot90": "yes"},
-                                 {"typo": 1}])
+                                 {"typo": 1}, {"coarse_noise_prob": -0.1}, {"coarse_noise_std": 0},
+                                 {"coarse_noise_res": 0}])
 def test_bad_augment_config_is_refused(bad) -> None:
     with pytest.raises(ValueError, match="augment"):
         AugmentConfig.from_dict(bad)
