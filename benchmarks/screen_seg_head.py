@@ -55,6 +55,8 @@ def main() -> None:
     ap.add_argument("--reductions", default="max,top1", help="image-score reductions to report, comma-separated")
     ap.add_argument("--save-head", type=Path, help="write the trained head's state_dict here")
     ap.add_argument("--load-head", type=Path, help="skip training: load a head saved with --save-head")
+    ap.add_argument("--no-head", action="store_true",
+                    help="no head at all: only the L2 + MSGMS rows (for networks scored without one)")
     ap.add_argument("--crossfit", action="store_true",
                     help="score both halves of the validation normals (each normalised on the other) and pool")
     ap.add_argument("--out", type=Path)
@@ -78,7 +80,9 @@ def main() -> None:
                              focal_gamma=a.gamma, amp=a.amp, seed=a.seed)
     hcfg = SegHeadConfig(channels=det.channels, width=a.width, levels=a.levels)
     t0 = time.perf_counter()
-    if a.load_head:
+    if a.no_head:
+        head, losses = None, [float("nan")]
+    elif a.load_head:
         from metal_pipeline.model.seg_head import SegHead
 
         losses = [float("nan")]
@@ -120,12 +124,13 @@ def main() -> None:
             m = anomaly_maps(x, r, ("l2", "msgms"))
             out["l2"].append(m["l2"].numpy())
             out["msgms"].append(m["msgms"].numpy())
-            out["seg"].append(torch.sigmoid(head_logits(head, x, r)).numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
+            if head is not None:
+                out["seg"].append(torch.sigmoid(head_logits(head, x, r)).numpy())
+        return {k: np.concatenate(v) for k, v in out.items() if v}
 
     unsmoothed = {"test": raw(test.images)}
     fold_raw = [(raw(f["fit"]), raw(f["images"])) for f in folds]
-    unsmoothed["val"] = {k: np.concatenate([v[k] for _, v in fold_raw]) for k in ("l2", "msgms", "seg")}
+    unsmoothed["val"] = {k: np.concatenate([v[k] for _, v in fold_raw]) for k in unsmoothed["test"]}
     results = []
     for sigma in (0.0, 2.0, 4.0):
         def smooth(ms):
@@ -139,11 +144,10 @@ def main() -> None:
         z = {"test": {k: (maps["test"][k] - fold_stats[0][k][0]) / fold_stats[0][k][1] for k in ("l2", "msgms")},
              "val": {k: np.concatenate([(scored[k] - st[k][0]) / st[k][1] for (_, scored), st
                                         in zip(fold_maps, fold_stats)]) for k in ("l2", "msgms")}}
-        variants = {
-            "base": {s: z[s]["l2"] + z[s]["msgms"] for s in ("val", "test")},
-            "seg": {s: maps[s]["seg"] for s in ("val", "test")},
-            "base+seg": {s: z[s]["l2"] + z[s]["msgms"] + maps[s]["seg"] for s in ("val", "test")},
-        }
+        variants = {"base": {s: z[s]["l2"] + z[s]["msgms"] for s in ("val", "test")}}
+        if head is not None:
+            variants["seg"] = {s: maps[s]["seg"] for s in ("val", "test")}
+            variants["base+seg"] = {s: z[s]["l2"] + z[s]["msgms"] + maps[s]["seg"] for s in ("val", "test")}
         for name, m in variants.items():
             row = {"variant": name, "sigma": sigma, "train_s": round(train_s, 1), "steps_done": len(losses),
                    "final_loss": round(float(np.mean(losses[-50:])), 5), **vars(a)}
