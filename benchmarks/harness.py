@@ -323,12 +323,17 @@ def model_config(recipe: str, *, img_size: int = 128, channels: int = 3, **overr
 
 
 def configured_head_params(**overrides) -> dict:
-    """The project's ``scoring.seg_head`` parameters as conf/base sets them (``overrides`` on top), so a
-    benchmark builds or trains the head the pipeline would, not the dataclass defaults."""
-    import yaml
+    """The project's ``scoring.seg_head`` parameters as conf/base sets them, resolved as ``kedro run``
+    resolves them (``overrides`` on top), so a benchmark builds or trains the head the pipeline would,
+    not the dataclass defaults."""
+    from kedro.config import OmegaConfigLoader
 
-    conf = Path(__file__).resolve().parents[1] / "conf" / "base" / "parameters_training.yml"
-    return {**yaml.safe_load(conf.read_text())["scoring"]["seg_head"], **overrides}
+    from metal_pipeline.settings import CONFIG_LOADER_ARGS
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    args = {**CONFIG_LOADER_ARGS, "default_run_env": "base"}  # conf/base only: not this machine's local overrides
+    params = OmegaConfigLoader(str(conf), runtime_params={}, **args)["parameters"]
+    return {**dict(params["scoring"]["seg_head"]), **overrides}
 
 
 def recipe_detector(recipe: str, normal_images, *, seed: int = 0, device: str = "cpu"):
