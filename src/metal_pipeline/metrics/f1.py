@@ -8,6 +8,14 @@ from sklearn.metrics import precision_recall_curve
 from metal_pipeline.metrics._pool import ArrayOrList, pool_pair
 
 
+def f1_scores(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
+    """``2 P R / (P + R)`` element-wise, 0 where ``P + R = 0`` (shared with the once-sorted report)."""
+    precision = np.asarray(precision, dtype=np.float64)
+    recall = np.asarray(recall, dtype=np.float64)
+    denom = precision + recall
+    return np.divide(2.0 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+
+
 def f1_max(labels: ArrayOrList, scores: ArrayOrList) -> tuple[float, float]:
     """Best F1 over every threshold of the pooled samples, and that threshold.
 
@@ -24,8 +32,6 @@ def f1_max(labels: ArrayOrList, scores: ArrayOrList) -> tuple[float, float]:
     y, s = pool_pair(labels, scores, metric="F1-max")
     precision, recall, thresholds = precision_recall_curve(y, s)
     # The last (precision=1, recall=0) point has no threshold.
-    p, r = precision[:-1], recall[:-1]
-    denom = p + r
-    f1 = np.divide(2.0 * p * r, denom, out=np.zeros_like(denom, dtype=np.float64), where=denom > 0)
+    f1 = f1_scores(precision[:-1], recall[:-1])
     best = int(np.argmax(f1))
     return float(f1[best]), float(thresholds[best])

@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from metal_pipeline.metrics._pool import ArrayOrList
+from metal_pipeline.metrics.f1 import f1_scores
 
 #: Structuring element of the official MVTec AD evaluation code: 8-connectivity.
 PRO_STRUCTURE = np.ones((3, 3), dtype=int)
@@ -68,10 +69,7 @@ class SubsetCurves:
         """Best F1 over every threshold and that threshold (the lowest one on ties), as :func:`f1.f1_max`."""
         self._need_two_classes("F1-max")
         tps = self.tps.astype(np.float64)
-        precision = tps / (tps + self.fps)
-        recall = tps / float(self.n_pos)
-        denom = precision + recall
-        f1 = np.divide(2.0 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+        f1 = f1_scores(tps / (tps + self.fps), tps / float(self.n_pos))
         best = f1.size - 1 - int(np.argmax(f1[::-1]))  # thresholds decrease: the last maximum is the lowest
         return float(f1[best]), float(self.thresholds[best])
 

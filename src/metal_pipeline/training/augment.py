@@ -72,17 +72,14 @@ class AugmentConfig:
             raise ValueError(f"augment.rot90 must be true or false, got {self.rot90!r}")
         if isinstance(self.shift, bool) or not isinstance(self.shift, int) or self.shift < 0:
             raise ValueError(f"augment.shift must be an integer >= 0, got {self.shift!r}")
-        p = self.synthetic_prob
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"augment.synthetic_prob must be a number in [0, 1], got {p!r}")
-        object.__setattr__(self, "synthetic_prob", float(p))
+        for name in ("synthetic_prob", "coarse_noise_prob"):
+            p = getattr(self, name)
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+                raise ValueError(f"augment.{name} must be a number in [0, 1], got {p!r}")
+            object.__setattr__(self, name, float(p))
         if isinstance(self.synthetic_max_blobs, bool) or not isinstance(self.synthetic_max_blobs, int) \
                 or self.synthetic_max_blobs < 1:
             raise ValueError(f"augment.synthetic_max_blobs must be an integer >= 1, got {self.synthetic_max_blobs!r}")
-        p = self.coarse_noise_prob
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"augment.coarse_noise_prob must be a number in [0, 1], got {p!r}")
-        object.__setattr__(self, "coarse_noise_prob", float(p))
         std = self.coarse_noise_std
         if isinstance(std, bool) or not isinstance(std, (int, float)) or not std > 0:
             raise ValueError(f"augment.coarse_noise_std must be a number > 0, got {std!r}")
