@@ -17,7 +17,7 @@ not counted), divided by the batch size.
 
     .venv/bin/python benchmarks/bench_train_step.py [--cases paper,strict,default] [--steps 3] [--repeats 3]
 
-``--configuration``, ``--masking``, ``--depth``, ``--decoder-hidden``,
+``--configuration``, ``--masking``, ``--depth``, ``--embed-dim``, ``--decoder-hidden``,
 ``--decoder-layers``, ``--img-size``, ``--channels`` override every case's
 model (the options of the earlier script; ``--masking strict`` alone is the
 old ``--masking strict`` run). Prints one line per repeat and one RESULT line
@@ -65,6 +65,7 @@ def add_model_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--configuration", default=None)
     ap.add_argument("--masking", default=None)
     ap.add_argument("--depth", type=int, default=None)
+    ap.add_argument("--embed-dim", type=int, default=None)
     ap.add_argument("--decoder-hidden", type=int, default=None)
     ap.add_argument("--decoder-layers", type=int, default=None)
 
@@ -103,7 +104,7 @@ def build_case(case: str, args: argparse.Namespace, device: torch.device, amp: b
     recipe, masking = CASES[case]
     cfg = harness.model_config(recipe, img_size=args.img_size, channels=args.channels,
                                configuration=args.configuration, masking=args.masking or masking,
-                               depth=args.depth, decoder_hidden=args.decoder_hidden,
+                               depth=args.depth, embed_dim=args.embed_dim, decoder_hidden=args.decoder_hidden,
                                decoder_layers=args.decoder_layers)
     augment_cfg = recipe_value("training.augment", recipe, "bottle")
     augment = Augmenter(augment_cfg) if augment_cfg else None

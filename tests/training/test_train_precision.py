@@ -122,23 +122,6 @@ def test_amp_auto_resolves_to_what_the_device_computes_natively(monkeypatch):
     for native, expected in ((True, "bf16"), (False, "off")):
         monkeypatch.setattr(precision, "native_bf16", lambda device, n=native: n)
         assert precision.amp_for_device("cpu") == expected
-        assert precision.amp_for_device("auto") == expected
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert precision.amp_for_device("cuda") == "off"  # no GPU here: the device check names the problem later
-
-
-def test_the_head_amp_default_is_the_cpus_native_bf16(defaults):
-    from metal_pipeline.utils.precision import amp_for_device
-
-    assert defaults["scoring"]["seg_head"]["amp"] == amp_for_device("cpu") in ("bf16", "off")
-
-
-def test_amp_auto_resolves_to_what_the_device_computes_natively(monkeypatch):
-    from metal_pipeline.utils import precision
-
-    for native, expected in ((True, "bf16"), (False, "off")):
-        monkeypatch.setattr(precision, "native_bf16", lambda device, n=native: n)
-        assert precision.amp_for_device("cpu") == expected
         assert precision.resolve_amp_setting("auto", "cpu") == expected
     assert precision.resolve_amp_setting("off", "cpu") == "off" and precision.resolve_amp_setting("bf16") == "bf16"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
