@@ -18,6 +18,11 @@ resolution (128 px) under several maps:
 each at sigma 0, 2 and 4, with every image-score reduction of ``--reductions``.
 The validation columns choose (the heatmap on the pixel columns, the image
 score on image AUROC); the test columns only report.
+
+Several ``--run`` folders (with ``--no-head``) screen an *ensemble*: each
+network's L2 + MSGMS maps are normalised on the fit half as above and the
+``base`` map is their mean over the networks (the lever "average the
+normalised maps of K independently trained networks").
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def _metrics(masks, maps, labels, scores) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True)
+    ap.add_argument("--run", type=Path, required=True, nargs="+",
+                    help="a finished run; several (with --no-head): an ensemble of their normalised maps")
     ap.add_argument("--split", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -74,7 +80,10 @@ def main() -> None:
     from metal_pipeline.scoring.synthetic import paste_anomalies
     from metal_pipeline.training.seg_head import SegHeadTrainConfig, head_logits, train_seg_head
 
-    det = load_checkpoint(sorted(a.run.glob("scoring-*/detector.pt"))[0])
+    if len(a.run) > 1 and not a.no_head:
+        ap.error("several --run folders (an ensemble) are screened with --no-head only")
+    dets = [load_checkpoint(sorted(run.glob("scoring-*/detector.pt"))[0]) for run in a.run]
+    det = dets[0]
     train, val, test = (ImageSet.load(a.split / f"{s}.npz") for s in ("train", "val", "test"))
     cfg = SegHeadTrainConfig(steps=a.steps, batch_size=a.batch_size, lr=a.lr, anomaly_prob=a.anomaly_prob,
                              focal_gamma=a.gamma, amp=a.amp, seed=a.seed)
@@ -117,9 +126,9 @@ def main() -> None:
     labels = {"val": np.concatenate([f["labels"] for f in folds]), "test": test.labels}
     region, erode = a.region.rsplit("-", 1)
 
-    def raw(images):
+    def raw(images, net):
         out = {"l2": [], "msgms": [], "seg": []}
-        for _, x, recs in reconstruction_batches(det.net, images, 32, "cpu"):
+        for _, x, recs in reconstruction_batches(net, images, 32, "cpu"):
             r = recs[(0, 0)].float()
             m = anomaly_maps(x, r, ("l2", "msgms"))
             out["l2"].append(m["l2"].numpy())
@@ -128,26 +137,34 @@ def main() -> None:
                 out["seg"].append(torch.sigmoid(head_logits(head, x, r)).numpy())
         return {k: np.concatenate(v) for k, v in out.items() if v}
 
-    unsmoothed = {"test": raw(test.images)}
-    fold_raw = [(raw(f["fit"]), raw(f["images"])) for f in folds]
-    unsmoothed["val"] = {k: np.concatenate([v[k] for _, v in fold_raw]) for k in unsmoothed["test"]}
+    members = []  # per network: the unsmoothed test maps and, per fold, (fit half, scored images)
+    for member in dets:
+        test_raw = raw(test.images, member.net)
+        fold_raw = [(raw(f["fit"], member.net), raw(f["images"], member.net)) for f in folds]
+        members.append((test_raw, fold_raw))
     results = []
     for sigma in (0.0, 2.0, 4.0):
         def smooth(ms):
             return {k: smooth_maps_torch(torch.from_numpy(m), sigma).numpy() for k, m in ms.items()}
 
-        maps = {s: smooth(ms) for s, ms in unsmoothed.items()}
         # L2 and MSGMS per-pixel normalised on the fit half (as the detector does; the test set on the
-        # first fold's); the head's probability as it is (the detector never normalises it)
-        fold_maps = [(smooth(fit), smooth(scored)) for fit, scored in fold_raw]
-        fold_stats = [{k: map_statistics(fit[k], "pixel") for k in ("l2", "msgms")} for fit, _ in fold_maps]
-        z = {"test": {k: (maps["test"][k] - fold_stats[0][k][0]) / fold_stats[0][k][1] for k in ("l2", "msgms")},
-             "val": {k: np.concatenate([(scored[k] - st[k][0]) / st[k][1] for (_, scored), st
-                                        in zip(fold_maps, fold_stats)]) for k in ("l2", "msgms")}}
-        variants = {"base": {s: z[s]["l2"] + z[s]["msgms"] for s in ("val", "test")}}
+        # first fold's); the head's probability as it is (the detector never normalises it). An
+        # ensemble averages each network's normalised sum.
+        base = {"val": [], "test": []}
+        for test_raw, fold_raw in members:
+            maps = {"test": smooth(test_raw)}
+            fold_maps = [(smooth(fit), smooth(scored)) for fit, scored in fold_raw]
+            maps["val"] = {k: np.concatenate([scored[k] for _, scored in fold_maps]) for k in maps["test"]}
+            fold_stats = [{k: map_statistics(fit[k], "pixel") for k in ("l2", "msgms")} for fit, _ in fold_maps]
+            z = {"test": {k: (maps["test"][k] - fold_stats[0][k][0]) / fold_stats[0][k][1] for k in ("l2", "msgms")},
+                 "val": {k: np.concatenate([(scored[k] - st[k][0]) / st[k][1] for (_, scored), st
+                                            in zip(fold_maps, fold_stats)]) for k in ("l2", "msgms")}}
+            for s in ("val", "test"):
+                base[s].append(z[s]["l2"] + z[s]["msgms"])
+        variants = {"base": {s: np.mean(base[s], axis=0) for s in ("val", "test")}}
         if head is not None:
             variants["seg"] = {s: maps[s]["seg"] for s in ("val", "test")}
-            variants["base+seg"] = {s: z[s]["l2"] + z[s]["msgms"] + maps[s]["seg"] for s in ("val", "test")}
+            variants["base+seg"] = {s: variants["base"][s] + maps[s]["seg"] for s in ("val", "test")}
         for name, m in variants.items():
             row = {"variant": name, "sigma": sigma, "train_s": round(train_s, 1), "steps_done": len(losses),
                    "final_loss": round(float(np.mean(losses[-50:])), 5), **vars(a)}
@@ -160,6 +177,7 @@ def main() -> None:
                     else:
                         row[s][f"image_auroc_{red}"] = got["image_auroc"]
             row = {k: (str(v) if isinstance(v, Path) else v) for k, v in row.items()}
+            row["run"] = str(a.run[0]) if len(a.run) == 1 else [str(r) for r in a.run]
             results.append(row)
             print(json.dumps({k: row[k] for k in ("variant", "sigma", "val", "test")}), flush=True)
     if a.out:
