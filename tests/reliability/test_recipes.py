@@ -28,9 +28,23 @@ def _get(params, dotted):
 
 @pytest.mark.parametrize("recipe", ["default", "paper"])
 def test_every_recipe_key_reaches_the_parameters(recipe):
+    from metal_pipeline.utils.precision import resolve_amp_setting
+
     params = load({"recipe": recipe, "class": "bottle"})
     for key, value in RECIPES[recipe].items():
+        if key == "training.amp":  # "auto" resolves, when the configuration loads, to what the device computes
+            value = resolve_amp_setting(value, params["training"]["device"])
         assert _get(params, key) == value, key
+
+
+def test_the_default_recipe_trains_in_bf16_where_the_device_has_it_and_paper_in_fp32(monkeypatch):
+    from metal_pipeline.utils import precision
+
+    for native, expected in ((True, "bf16"), (False, "off")):
+        monkeypatch.setattr(precision, "native_bf16", lambda device, n=native: n)
+        assert load({})["training"]["amp"] == expected
+        assert load({"recipe": "paper"})["training"]["amp"] == "off"  # the paper trained in fp32
+        assert load({"training": {"amp": "off"}})["training"]["amp"] == "off"  # an explicit value wins
 
 
 def test_class_settings_apply_to_their_class_only_and_explicit_parameters_still_win():

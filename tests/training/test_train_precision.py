@@ -187,19 +187,20 @@ def _with_training(params: dict, **changes) -> dict:
     return out
 
 
-def test_shipped_defaults_are_off_and_keep_the_names_of_runs_from_before_the_options(defaults):
-    assert defaults["training"]["amp"] == "off" and defaults["training"]["compile"] is False
-    before = copy.deepcopy(defaults)
+def test_fp32_without_compile_keeps_the_names_of_runs_from_before_the_options(defaults):
+    assert defaults["training"]["compile"] is False
+    fp32 = _with_training(defaults, amp="off")
+    before = copy.deepcopy(fp32)
     del before["training"]["amp"], before["training"]["compile"]
-    assert run_identity.run_name(defaults) == run_identity.run_name(before)
-    assert run_identity.ablation_name(defaults) == run_identity.ablation_name(before)
-    assert run_identity.run_name(_with_training(defaults, amp=False)) == run_identity.run_name(before)
+    assert run_identity.run_name(fp32) == run_identity.run_name(before)
+    assert run_identity.ablation_name(fp32) == run_identity.ablation_name(before)
+    assert run_identity.run_name(_with_training(fp32, amp=False)) == run_identity.run_name(before)
 
 
 def test_bf16_is_part_of_the_run_name_and_compile_is_not(defaults):
-    name = run_identity.run_name(defaults)
+    name = run_identity.run_name(_with_training(defaults, amp="off"))
     assert run_identity.run_name(_with_training(defaults, amp="bf16")) != name
-    assert run_identity.run_name(_with_training(defaults, compile=True)) == name
+    assert run_identity.run_name(_with_training(defaults, amp="off", compile=True)) == name
 
 
 def test_the_parameter_check_knows_amp_and_compile(defaults):

@@ -41,8 +41,7 @@ from metal_pipeline import grid
 from metal_pipeline.params.validate import get_path
 
 #: Each autoencoder baseline: the loss it trains with (:mod:`metal_pipeline.baselines.loss`) and the
-#: anomaly-map kind it scores with (:mod:`metal_pipeline.scoring.maps`). Plain data, so that naming
-#: runs does not import torch.
+#: anomaly-map kind it scores with (:mod:`metal_pipeline.scoring.maps`).
 BASELINES: Mapping[str, Mapping[str, str]] = {
     "l2_ae": {"loss": "l2", "map_kind": "l2"},
     "ssim_ae": {"loss": "ssim", "map_kind": "ssim"},
@@ -109,14 +108,14 @@ def recipe_params(params: Mapping[str, Any], recipe: str) -> dict[str, Any]:
     """``params`` as recipe ``recipe`` gives them: each recipe-controlled value that the command's own
     recipe set is replaced by ``recipe``'s; a value set explicitly (it differs from what the command's
     recipe gives) is kept."""
-    from metal_pipeline.recipes import RECIPES, recipe_value
+    from metal_pipeline.recipes import RECIPES, resolved_recipe_value
 
     out = copy.deepcopy(grid._plain(dict(params)))
     current, class_name = str(params.get("recipe")), params.get("class")
     for key in RECIPES[recipe]:
         present, value = get_path(out, key)
-        if not present or grid._plain(value) == recipe_value(key, current, class_name):
-            _set(out, key, recipe_value(key, recipe, class_name))
+        if not present or grid._plain(value) == resolved_recipe_value(key, current, class_name, params):
+            _set(out, key, resolved_recipe_value(key, recipe, class_name, params))
     out["recipe"] = recipe
     return out
 
