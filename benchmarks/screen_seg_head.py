@@ -162,7 +162,7 @@ def main() -> None:
             for s in ("val", "test"):
                 base[s].append(z[s]["l2"] + z[s]["msgms"])
         variants = {"base": {s: np.mean(base[s], axis=0) for s in ("val", "test")}}
-        if head is not None:
+        if head is not None:  # one network only (checked above): ``maps`` are its smoothed maps
             variants["seg"] = {s: maps[s]["seg"] for s in ("val", "test")}
             variants["base+seg"] = {s: variants["base"][s] + maps[s]["seg"] for s in ("val", "test")}
         for name, m in variants.items():

@@ -13,6 +13,7 @@ ${recipe}}`` resolver, so every recipe-controlled parameter is visible in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import deepcopy
 from typing import Any
 
@@ -107,7 +108,7 @@ def recipe_value(key: str, name: str, class_name: str | None = None) -> Any:
     return deepcopy(per_class.get(key, recipe[key]))
 
 
-def resolved_recipe_value(key: str, name: str, class_name: str | None, params: Any) -> Any:
+def resolved_recipe_value(key: str, name: str, class_name: str | None, params: Mapping[str, Any]) -> Any:
     """:func:`recipe_value` as the configuration resolves it for ``params`` (the run's parameters):
     ``training.amp: auto`` becomes ``bf16`` or ``off`` for the run's ``training.device``, as the
     ``${amp:...}`` resolver in conf/base does. Code that swaps one recipe's values for another's
@@ -116,7 +117,5 @@ def resolved_recipe_value(key: str, name: str, class_name: str | None, params: A
     if key == "training.amp":
         from metal_pipeline.utils.precision import resolve_amp_setting
 
-        training = params.get("training") if hasattr(params, "get") else None
-        device = training.get("device", "auto") if hasattr(training, "get") else "auto"
-        return resolve_amp_setting(value, str(device))
+        return resolve_amp_setting(value, str((params.get("training") or {}).get("device", "auto")))
     return value

@@ -28,13 +28,11 @@ def _get(params, dotted):
 
 @pytest.mark.parametrize("recipe", ["default", "paper"])
 def test_every_recipe_key_reaches_the_parameters(recipe):
-    from metal_pipeline.utils.precision import resolve_amp_setting
+    from metal_pipeline.recipes import resolved_recipe_value
 
     params = load({"recipe": recipe, "class": "bottle"})
-    for key, value in RECIPES[recipe].items():
-        if key == "training.amp":  # "auto" resolves, when the configuration loads, to what the device computes
-            value = resolve_amp_setting(value, params["training"]["device"])
-        assert _get(params, key) == value, key
+    for key in RECIPES[recipe]:  # as the configuration resolves them ("auto" precision: what the device computes)
+        assert _get(params, key) == resolved_recipe_value(key, recipe, "bottle", params), key
 
 
 def test_the_default_recipe_trains_in_bf16_where_the_device_has_it_and_paper_in_fp32(monkeypatch):
