@@ -9,7 +9,9 @@
   std). Bit-identity is kept where it mattered before: a score does not depend
   on the batch size.
 * ``score_folder`` with a thread pool (default) gives the same table and
-  byte-identical files as without one (``io_workers=0``); overlays can be off.
+  byte-identical files as without one (``io_workers=0``); overlays can be off;
+  writing each batch while the next is scored (``write=True``, ``score_folder``'s way)
+  gives the files of saving the returned outputs afterwards (the predict pipeline's way).
 * CUDA: the same maps on the GPU within a stated tolerance (skipped without CUDA).
 """
 
@@ -27,7 +29,7 @@ from _predict_helpers import tiny_detector
 from metal_pipeline.data.errors import DataError
 from metal_pipeline.inference.detector import AnomalyDetector
 from metal_pipeline.inference.prediction_outputs import OVERLAYS_DIR
-from metal_pipeline.inference.predict_folder import score_folder
+from metal_pipeline.inference.predict_folder import predict_images, score_folder, write_predictions
 from metal_pipeline.pipelines.predict.nodes import PredictConfig
 from metal_pipeline.scoring import image_scores
 from metal_pipeline.scoring.maps import GMS_C, l2_map, ssim_dissimilarity_map
@@ -174,6 +176,25 @@ def test_thread_pool_gives_the_same_table_and_bytes_as_the_calling_thread(folder
     assert serial.equals(pooled)
     assert (serial["error"] != "").sum() == 1
     assert _files(tmp_path / "serial") == _files(tmp_path / "pooled")
+
+
+@pytest.mark.parametrize("io_workers", [0, 2])
+def test_writing_batch_by_batch_gives_the_files_of_saving_the_returned_outputs(folder, tmp_path, io_workers):
+    detector = tiny_detector(threshold=0.05)
+    lazy = predict_images(detector, folder, tmp_path / "lazy", batch_size=2, io_workers=io_workers)
+    assert lazy.heatmaps and lazy.overlays and not list(tmp_path.glob("lazy/**/*.*"))
+    write_predictions(lazy, tmp_path / "lazy")
+    streamed = predict_images(detector, folder, tmp_path / "streamed", batch_size=2, io_workers=io_workers,
+                              write=True)
+    assert not streamed.heatmaps and not streamed.overlays  # already written
+    files = _files(tmp_path / "lazy")
+    assert len([k for k in files if k.startswith("heatmaps/")]) == 5
+    assert len([k for k in files if k.startswith("overlays/")]) == 5
+    assert _files(tmp_path / "streamed") == files
+    for table, name in ((lazy.table, "lazy"), (streamed.table, "streamed")):
+        for column in ("heatmap", "overlay"):
+            table[column] = table[column].str.replace(str(tmp_path / name), "", regex=False)
+    assert lazy.table.equals(streamed.table)
 
 
 def test_overlays_off_writes_the_same_heatmaps_and_removes_old_overlays(folder, tmp_path):

@@ -15,21 +15,25 @@ relative to ``input_dir``:
   overlay an earlier run left for a scored file is removed, so every overlay in
   the folder belongs to the current heatmap.
 
-The outputs are not written while scoring: :func:`predict_images` returns the
-table and, per output name, a callable that computes the heatmap (and one for
-the overlay) when it is saved. The predict pipeline hands these to the
-catalog's ``predict_heatmaps`` and ``predict_overlays`` (``PartitionedDataset``
-with lazy saving, conf/base/catalog_predict.yml); :func:`score_folder` writes
-them with the same writers (:func:`write_predictions`). Until then only the
+By default the outputs are not written while scoring: :func:`predict_images`
+returns the table and, per output name, a callable that computes the heatmap
+(and one for the overlay) when it is saved. The predict pipeline hands these to
+the catalog's ``predict_heatmaps`` and ``predict_overlays`` (``PartitionedDataset``
+with lazy saving, conf/base/catalog_predict.yml). Until then only the
 model-resolution maps are held; an overlay reads its picture again when saved.
 A thread pool (``io_workers`` threads) decodes the next batch while the
 calling thread runs the model; ``io_workers=0`` decodes in the calling
 thread, with the same table and files. Rows stay in listing order.
+:func:`score_folder` passes ``write=True``: the same pool then also writes
+each batch's outputs, with the same writers as the catalog's datasets
+(:func:`write_predictions`), while the next batch is scored, so the writes
+overlap the network instead of following it (the network's matrix products
+release the GIL; the TIFF writes mostly hold it).
 
 Two inputs with the same stem in one folder (``a.png`` and ``a.jpg``) keep
 their extension in the output name (``a.png.tiff``) so they never overwrite
-each other. Every file is written atomically (``utils.atomic.atomic_path``), the heatmaps
-first, then the overlays, in key order.
+each other. Every file is written atomically (``utils.atomic.atomic_path``); per batch (or,
+for the catalog, per run) the heatmaps first, then the overlays.
 
 It returns one row per image file (see ``COLUMNS``). Files that cannot be read
 or whose channels cannot match the model get an ``error`` and no outputs, and
@@ -140,6 +144,10 @@ class FolderPredictions:
     overlays: dict[str, Callable[[], np.ndarray]]
 
 
+def _save(writer: Callable[[Path, np.ndarray], None], path: Path, make: Callable[[], np.ndarray]) -> None:
+    writer(path, make())
+
+
 def write_predictions(predictions: FolderPredictions, output_dir: str | Path) -> None:
     """Write the outputs as the catalog's datasets do: ``heatmaps/<key>.tiff``, then
     ``overlays/<key>.png``, in key order, each atomically."""
@@ -153,8 +161,8 @@ def score_folder(detector: AnomalyDetector, input_dir: str | Path, output_dir: s
                  **kwargs: Any) -> pd.DataFrame:
     """:func:`predict_images` (same arguments), then :func:`write_predictions`: score every image under
     ``input_dir`` and write its heatmap and overlay under ``output_dir``. Returns the table."""
-    predictions = predict_images(detector, input_dir, output_dir, *args, **kwargs)
-    write_predictions(predictions, output_dir)
+    predictions = predict_images(detector, input_dir, output_dir, *args, write=True, **kwargs)
+    write_predictions(predictions, output_dir)  # nothing left: written batch by batch
     return predictions.table
 
 
@@ -172,11 +180,12 @@ def predict_images(
     overlay_alpha: float = DEFAULT_ALPHA,
     overlays: bool = True,
     io_workers: int = DEFAULT_IO_WORKERS,
+    write: bool = False,
 ) -> FolderPredictions:
     """Score every image under ``input_dir``; its heatmap and overlay are to be saved under ``output_dir``.
 
-    Nothing is written here except removals: an earlier run's heatmap and overlay of
-    a file that now fails, and with ``overlays=False`` the earlier overlay of each
+    Without ``write``, nothing is written here except removals: an earlier run's heatmap and
+    overlay of a file that now fails, and with ``overlays=False`` the earlier overlay of each
     scored file, so every output in ``output_dir`` belongs to the returned table.
 
     Args:
@@ -197,6 +206,9 @@ def predict_images(
         overlays: make the PNG overlays (heatmap TIFFs are always made).
         io_workers: threads that decode while the model runs; 0 runs
             everything in the calling thread. Results are identical.
+        write: write each batch's heatmaps (and overlays) in the I/O threads while
+            the next batch is scored; the returned outputs are then empty. Same
+            files as saving the returned callables with :func:`write_predictions`.
 
     Returns:
         The table (one row per file, columns ``COLUMNS``, in listing order)
@@ -217,6 +229,8 @@ def predict_images(
         raise DataError(f"overlay_alpha must be in [0, 1], got {overlay_alpha!r}.")
     if not isinstance(overlays, bool):
         raise DataError(f"overlays must be true or false, got {overlays!r}.")
+    if not isinstance(write, bool):
+        raise DataError(f"write must be true or false, got {write!r}.")
     if isinstance(io_workers, bool) or not isinstance(io_workers, int) or io_workers < 0:
         raise DataError(f"io_workers must be an integer >= 0, got {io_workers!r}.")
     input_dir = Path(input_dir)
@@ -254,6 +268,22 @@ def predict_images(
         else _InlineExecutor()
     heatmaps: dict[str, Callable[[], np.ndarray]] = {}
     overlay_makers: dict[str, Callable[[], np.ndarray]] = {}
+    writes: list[Future] = []
+    scored: list[str] = []  # output names of the scored files
+
+    def write_batch(keys: list[str]) -> None:
+        """Hand this batch's outputs to the pool (after any write that already failed is raised)."""
+        for done in writes:
+            if done.done():
+                done.result()
+        writes[:] = [w for w in writes if not w.done()]
+        for key in keys:
+            writes.append(pool.submit(_save, write_anomaly_map, heatmap_path(output_dir, PurePosixPath(key)),
+                                      heatmaps.pop(key)))
+        for key in keys:
+            if key in overlay_makers:
+                writes.append(pool.submit(_save, write_overlay, overlay_path(output_dir, PurePosixPath(key)),
+                                          overlay_makers.pop(key)))
 
     def read_batch(start: int) -> list[Future]:
         return [pool.submit(prepare_image, input_dir / rel, size, channels, gray_from_color=gray_from_color)
@@ -289,6 +319,7 @@ def predict_images(
                                     device=device)
             for (row, prepared, rel, out), smap, score in zip(ready, result.maps, result.scores):
                 key = out.as_posix()
+                scored.append(key)
                 heatmaps[key] = partial(heatmap_at_size, smap, prepared.height, prepared.width)
                 if overlays:
                     overlay_makers[key] = partial(overlay_picture, smap, input_dir / rel, size, channels,
@@ -298,6 +329,10 @@ def predict_images(
                     row["decision"] = ANOMALOUS if score > thr else NORMAL
                 row["heatmap"] = str(heatmap_path(output_dir, out))
                 row["overlay"] = str(overlay_path(output_dir, out)) if overlays else ""
+            if write:
+                write_batch([out.as_posix() for _, _, _, out in ready])
+        for done in writes:
+            done.result()
     finally:  # on an error: drop queued reads, let running ones finish, then raise
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -314,7 +349,7 @@ def predict_images(
             row["error"] += f" {stale}"
             n_stale += 1
     if not overlays:  # every overlay in the folder belongs to the current heatmap
-        for key in heatmaps:
+        for key in scored:
             remove(overlay_path(output_dir, PurePosixPath(key)))
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["width"] = table["width"].astype("Int64")
