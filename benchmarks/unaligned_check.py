@@ -8,7 +8,9 @@ Trains, with this machine's threads and the same epochs for both:
 
 * the paper recipe's network (paper masking, no augmentation), scored with the
   paper's map (L2, sigma 4, max);
-* the default recipe's network (strict masking, synthetic anomalies), scored
+* the default recipe's network (strict masking, synthetic anomalies, trained
+  under the recipe's ``training.amp``: bf16 where the CPU has it natively;
+  ``--amp off`` for fp32, the checks before the seventh session), scored
   as the default recipe scores a class without per-class settings (heatmap:
   the discriminative head, trained on the same 45 images; image score: max of
   L2 + MSGMS normalised per pixel on the validation images; sigma 0), with the
@@ -43,8 +45,9 @@ def _metrics(masks, maps, labels, scores) -> dict:
     return {k: round(float(v), 4) for k, v in pooled_metrics(masks, maps, labels, scores).items()}
 
 
-def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: int):
-    """The variant's network: loaded from ``models`` when trained before, else trained and saved."""
+def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: int, amp: str = "off"):
+    """The variant's network: loaded from ``models`` when trained before, else trained and saved.
+    ``amp`` is ``training.amp`` (``off`` keeps the file names of the checks before bf16 training)."""
     from metal_pipeline.model import MeTAL, MeTALConfig, ReconstructionLoss
     from metal_pipeline.training import train
     from metal_pipeline.training.augment import Augmenter
@@ -53,6 +56,7 @@ def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: in
                       masking=variant["masking"], depth=1)
     torch.manual_seed(seed)
     net = MeTAL(cfg)
+    name = name if amp == "off" else f"{name}-{amp}"
     path = models / f"{name}-e{epochs}-s{seed}.pt"
     if path.is_file():
         net.load_state_dict(torch.load(path, weights_only=True))
@@ -60,18 +64,19 @@ def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: in
     t0 = time.perf_counter()
     res = train(net, ReconstructionLoss(), d["train"], d["val"],
                 {"lr": 1e-4, "batch_size": 64, "max_epochs": epochs, "min_epochs": epochs, "patience": 1,
-                 "seed": seed, "device": "cpu", "checkpoint_every": 50, "deterministic": False, "progress": False},
+                 "seed": seed, "device": "cpu", "amp": amp, "checkpoint_every": 50, "deterministic": False, "progress": False},
                 checkpoint_dir=models / f"{name}-e{epochs}-s{seed}-checkpoints", resume="auto",
                 augment=Augmenter(variant["augment"]) if variant["augment"] else None)
     torch.save(res.model.state_dict(), path)
     return res.model.eval(), time.perf_counter() - t0
 
 
-def head_cache_key(epochs: int, seed: int, params: dict) -> str:
-    """Names a cached head by everything that changes it; width 8 fp32 keeps the key earlier checks used."""
+def head_cache_key(epochs: int, seed: int, params: dict, amp: str = "off") -> str:
+    """Names a cached head by everything that changes it (``amp``: the network's training.amp); width 8
+    fp32 keeps the key earlier checks used."""
     import hashlib
 
-    key = f"seg_head-default-e{epochs}-s{seed}-{params['steps']}"
+    key = f"seg_head-default{'' if amp == 'off' else '-' + amp}-e{epochs}-s{seed}-{params['steps']}"
     rest = {k: v for k, v in params.items() if k != "steps"}
     if rest.get("width", 8) == 8 and rest.get("amp", "off") == "off":
         return key
@@ -85,8 +90,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=800)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--head-steps", type=int, default=1500)
+    ap.add_argument("--amp", default="auto", choices=("auto", "bf16", "off"),
+                    help="training.amp of the default recipe's network (auto: the recipe's, bf16 where the CPU "
+                         "has it natively); the paper recipe's network trains in fp32, as its recipe does")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
+    from metal_pipeline.utils.precision import resolve_amp_setting
+
+    amp = resolve_amp_setting(a.amp, "cpu")
 
     from metal_pipeline.inference.detector import AnomalyDetector
     from metal_pipeline.training.seg_head import cached_seg_head
@@ -101,6 +112,7 @@ def main() -> None:
         det.fit_normaliser(d["val"])
         s = det.score(test, batch_size=32)
         row = {"task": a.task, "recipe": recipe, "map": map_name, "epochs": a.epochs, "seed": a.seed,
+               "amp": "off" if recipe == "paper" else amp,
                "train_s": None if train_s is None else round(train_s),
                "head": {k: head_params[k] for k in ("width", "amp")} if "seg" in det.map_kinds else None, **_metrics(masks, s.maps, labels, s.scores)}
         rows.append(row)
@@ -109,12 +121,12 @@ def main() -> None:
     head_params = harness.configured_head_params(steps=a.head_steps)  # the head the pipeline trains
     paper_net, paper_s = trained_net(d, PAPER, "paper", models, a.epochs, a.seed)
     report("paper", "l2 sigma 4 max", AnomalyDetector(paper_net, sigma=4.0, map_kinds=["l2"]), paper_s)
-    strict_net, strict_s = trained_net(d, DEFAULT, "default", models, a.epochs, a.seed)
+    strict_net, strict_s = trained_net(d, DEFAULT, "default", models, a.epochs, a.seed, amp)
     report("default (earlier map)", "l2+msgms pixel-normalised sigma 2 max",
            AnomalyDetector(strict_net, sigma=2.0, map_kinds=["l2", "msgms"], normalise="pixel"), strict_s)
     t0 = time.perf_counter()
     head, info = cached_seg_head(strict_net, d["train"], head_params, seed=a.seed,
-                                 cache_dir=models, cache_key=head_cache_key(a.epochs, a.seed, head_params))
+                                 cache_dir=models, cache_key=head_cache_key(a.epochs, a.seed, head_params, amp))
     head_s = None if info["reused"] else time.perf_counter() - t0
     report("default, head for both", "seg sigma 0 max", AnomalyDetector(strict_net, sigma=0.0, map_kinds=["seg"],
                                                                          seg_head=head), head_s)
