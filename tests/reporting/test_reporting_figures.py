@@ -117,3 +117,15 @@ def test_per_defect_bars_image_only_and_errors():
         per_defect_bars(frame[frame["metric"] == "n_images"])
     with pytest.raises(ValueError, match="lacks columns"):
         per_defect_bars(frame.drop(columns=["configuration"]))
+
+
+def test_table_figure_wraps_long_group_labels_without_splitting_words():
+    from metal_pipeline.reporting.ablation import ablation_figure
+
+    table = pd.DataFrame({"configuration": ["squares_rows_columns", "l2_ae"], "masking": ["strict", "none"],
+                          "n_seeds": [3, 3], "image_auroc": [0.8, 0.7], "image_auroc_std": [0.01, 0.02]})
+    fig = ablation_figure(table, ["image_auroc"], group_labels=["squares_rows_columns\n(strict)",
+                                                                 "l2-AE (Bergmann et al. 2019)"], title="t")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels == ["squares_rows_columns\n(strict)", "l2-AE (Bergmann et\nal. 2019)"]
+    assert fig.get_figwidth() >= 1.3 * 2 + 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -10,6 +12,12 @@ from matplotlib.figure import Figure
 
 from metal_pipeline.reporting._figure import new_figure
 from metal_pipeline.reporting.bars import _chance_level
+
+
+def _wrap(label: str, width: int = 18) -> str:
+    """A group label broken into lines of at most ``width`` characters (its own line breaks kept)."""
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+                     for line in label.split("\n"))
 
 
 def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
@@ -33,7 +41,8 @@ def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
     labels = dict(labels or {})
     drawn = [m for m in metrics if m in table.columns and table[m].notna().any()]
     n_groups = max(1, len(table))
-    fig = new_figure(max(6.0, 0.35 * n_groups * max(1, len(drawn)) + 2.0), 4.2)
+    # at least ~1.3 in per group, so the wrapped labels below do not run into each other
+    fig = new_figure(max(6.0, 0.35 * n_groups * max(1, len(drawn)) + 2.0, 1.3 * n_groups + 1.0), 4.2)
     ax = fig.add_subplot(1, 1, 1)
     if not drawn:
         ax.text(0.5, 0.5, "no metric to draw", ha="center", va="center", transform=ax.transAxes)
@@ -54,7 +63,8 @@ def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
                       (x + offset)[shown] + width / 2, linestyles="dotted", colors="black", linewidth=1)
     if group_labels is None:
         group_labels = [f"{c}\n({m})" for c, m in zip(table["configuration"], table["masking"])]
-    ax.set_xticks(x, list(group_labels), fontsize=8)
+    group_labels = [_wrap(str(label)) for label in group_labels]
+    ax.set_xticks(x, group_labels, fontsize=8)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("metric")
     if title is None:
@@ -63,7 +73,9 @@ def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
         first = table.iloc[0]
         title = f"Ablation, class {first.get('class', '?')}, recipe {first.get('recipe', '?')} ({spread})"
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=len(drawn), frameon=False)
+    lines = max((label.count("\n") + 1 for label in group_labels), default=1)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 0.055 * lines), ncol=len(drawn),
+              frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
