@@ -10,7 +10,12 @@
 # Interrupted? Run the same line again: finished runs are reused (also those trained by train_eval or
 # the ablation with the same parameters), the others resume from their last checkpoint.
 #
-# Wall time (estimated, not measured at full size): an autoencoder epoch took 3.4-3.9 s on bottle
+# Wall time, measured (eighth session, docs/RESULTS.md; 2 threads, mostly quiet): Head CT with 3 seeds took
+# 1.7 h with the default recipe's trainings reused (about 1.9 h from nothing): per run the paper recipe 5-7.4 min
+# (1243-1796 epochs), l2-AE 8.1-9.4 min (507-792 epochs), SSIM-AE 9.0-11.4 min (736-893 epochs), the default
+# recipe about 3-4 min of training plus 8.5 min for its discriminative head. On bottle an l2-AE epoch took
+# 1.6-1.9 s.
+# The earlier estimate, before any full-size run: an autoencoder epoch took 3.4-3.9 s on bottle
 # (188 training images, 3 channels) with 1 thread, nice'd, on the 2-core machine while a training ran
 # (5 timed epochs per autoencoder); Head CT has 72 one-channel training images (about 1.2-1.5 s an
 # epoch, scaled). The autoencoders train with the paper recipe's stopping rule: at least 500 and at
