@@ -148,22 +148,27 @@ def _save(writer: Callable[[Path, np.ndarray], None], path: Path, make: Callable
     writer(path, make())
 
 
+def _output_saves(heatmaps: dict[str, Callable[[], np.ndarray]], overlays: dict[str, Callable[[], np.ndarray]],
+                  output_dir: str | Path) -> list[tuple[Callable, Path, Callable[[], np.ndarray]]]:
+    """The ``_save`` arguments of these outputs, as the catalog's datasets save them:
+    ``heatmaps/<key>.tiff``, then ``overlays/<key>.png``, each in key order."""
+    return ([(write_anomaly_map, heatmap_path(output_dir, PurePosixPath(key)), make)
+             for key, make in sorted(heatmaps.items())]
+            + [(write_overlay, overlay_path(output_dir, PurePosixPath(key)), make)
+               for key, make in sorted(overlays.items())])
+
+
 def write_predictions(predictions: FolderPredictions, output_dir: str | Path) -> None:
-    """Write the outputs as the catalog's datasets do: ``heatmaps/<key>.tiff``, then
-    ``overlays/<key>.png``, in key order, each atomically."""
-    for key, make in sorted(predictions.heatmaps.items()):
-        write_anomaly_map(heatmap_path(output_dir, PurePosixPath(key)), make())
-    for key, make in sorted(predictions.overlays.items()):
-        write_overlay(overlay_path(output_dir, PurePosixPath(key)), make())
+    """Write the outputs as the catalog's datasets do (:func:`_output_saves`), each atomically."""
+    for save in _output_saves(predictions.heatmaps, predictions.overlays, output_dir):
+        _save(*save)
 
 
 def score_folder(detector: AnomalyDetector, input_dir: str | Path, output_dir: str | Path, *args: Any,
                  **kwargs: Any) -> pd.DataFrame:
-    """:func:`predict_images` (same arguments), then :func:`write_predictions`: score every image under
-    ``input_dir`` and write its heatmap and overlay under ``output_dir``. Returns the table."""
-    predictions = predict_images(detector, input_dir, output_dir, *args, write=True, **kwargs)
-    write_predictions(predictions, output_dir)  # nothing left: written batch by batch
-    return predictions.table
+    """:func:`predict_images` (same arguments) with ``write=True``: score every image under ``input_dir``
+    and write its heatmap and overlay under ``output_dir``, batch by batch. Returns the table."""
+    return predict_images(detector, input_dir, output_dir, *args, write=True, **kwargs).table
 
 
 def predict_images(
@@ -277,13 +282,9 @@ def predict_images(
             if done.done():
                 done.result()
         writes[:] = [w for w in writes if not w.done()]
-        for key in keys:
-            writes.append(pool.submit(_save, write_anomaly_map, heatmap_path(output_dir, PurePosixPath(key)),
-                                      heatmaps.pop(key)))
-        for key in keys:
-            if key in overlay_makers:
-                writes.append(pool.submit(_save, write_overlay, overlay_path(output_dir, PurePosixPath(key)),
-                                          overlay_makers.pop(key)))
+        batch_heatmaps = {key: heatmaps.pop(key) for key in keys}
+        batch_overlays = {key: overlay_makers.pop(key) for key in keys if key in overlay_makers}
+        writes.extend(pool.submit(_save, *save) for save in _output_saves(batch_heatmaps, batch_overlays, output_dir))
 
     def read_batch(start: int) -> list[Future]:
         return [pool.submit(prepare_image, input_dir / rel, size, channels, gray_from_color=gray_from_color)
