@@ -13,7 +13,7 @@ ${recipe}}`` resolver, so every recipe-controlled parameter is visible in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from copy import deepcopy
 from typing import Any
 
@@ -108,14 +108,26 @@ def recipe_value(key: str, name: str, class_name: str | None = None) -> Any:
     return deepcopy(per_class.get(key, recipe[key]))
 
 
-def resolved_recipe_value(key: str, name: str, class_name: str | None, params: Mapping[str, Any]) -> Any:
-    """:func:`recipe_value` as the configuration resolves it for ``params`` (the run's parameters):
-    ``training.amp: auto`` becomes ``bf16`` or ``off`` for the run's ``training.device``, as the
-    ``${amp:...}`` resolver in conf/base does. Code that swaps one recipe's values for another's
-    compares and sets these, not the raw recipe values."""
-    value = recipe_value(key, name, class_name)
-    if key == "training.amp":
-        from metal_pipeline.utils.precision import resolve_amp_setting
+def _amp_for_run(value: Any, params: Mapping[str, Any]) -> Any:
+    from metal_pipeline.utils.precision import resolve_amp_setting
 
-        return resolve_amp_setting(value, str((params.get("training") or {}).get("device", "auto")))
+    return resolve_amp_setting(value, str((params.get("training") or {}).get("device", "auto")))
+
+
+#: Recipe keys whose conf/base line wraps ``${recipe_default:<key>, ...}`` in a further resolver that
+#: runs when the configuration loads, with that resolver as a function of (recipe value, the run's
+#: parameters). A test checks this table against conf/base, so a new wrapped key cannot be missed.
+LOAD_TIME_RESOLVERS: dict[str, tuple[str, Callable[[Any, Mapping[str, Any]], Any]]] = {
+    "training.amp": ("amp", _amp_for_run),  # ${amp:${recipe_default:training.amp, ...}, ${training.device}}
+}
+
+
+def resolved_recipe_value(key: str, name: str, class_name: str | None, params: Mapping[str, Any]) -> Any:
+    """:func:`recipe_value` as the configuration resolves it for ``params`` (the run's parameters),
+    through :data:`LOAD_TIME_RESOLVERS` (e.g. ``training.amp: auto`` becomes ``bf16`` or ``off`` for
+    the run's ``training.device``). Code that swaps one recipe's values for another's compares and
+    sets these, not the raw recipe values."""
+    value = recipe_value(key, name, class_name)
+    if key in LOAD_TIME_RESOLVERS:
+        return LOAD_TIME_RESOLVERS[key][1](value, params)
     return value

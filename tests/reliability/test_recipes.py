@@ -35,6 +35,23 @@ def test_every_recipe_key_reaches_the_parameters(recipe):
         assert _get(params, key) == resolved_recipe_value(key, recipe, "bottle", params), key
 
 
+def test_every_load_time_resolver_around_a_recipe_value_is_in_the_table():
+    """resolved_recipe_value must resolve a recipe value as conf/base does; the table it uses is
+    checked against every ``${<resolver>:${recipe_default:<key>`` in the conf files."""
+    import re
+
+    from metal_pipeline.recipes import LOAD_TIME_RESOLVERS
+    from metal_pipeline.settings import CONFIG_LOADER_ARGS as args
+
+    wrapped = {}
+    for path in sorted(CONF.rglob("*.yml")):
+        for resolver, key in re.findall(r"\$\{(\w+):\s*\$\{recipe_default:\s*([\w.]+)", path.read_text()):
+            wrapped[key] = resolver
+    assert wrapped == {key: name for key, (name, _) in LOAD_TIME_RESOLVERS.items()}
+    for key, (name, _) in LOAD_TIME_RESOLVERS.items():
+        assert name in args["custom_resolvers"], key
+
+
 def test_the_default_recipe_trains_in_bf16_where_the_device_has_it_and_paper_in_fp32(monkeypatch):
     from metal_pipeline.utils import precision
 
