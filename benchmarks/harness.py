@@ -44,6 +44,8 @@ two runs on a shared machine comparable.
 from __future__ import annotations
 
 import argparse
+import copy
+import functools
 import json
 import os
 import platform
@@ -322,10 +324,8 @@ def model_config(recipe: str, *, img_size: int = 128, channels: int = 3, **overr
     return MeTALConfig(**kw)
 
 
-def configured_head_params(**overrides) -> dict:
-    """The project's ``scoring.seg_head`` parameters as conf/base sets them, resolved as ``kedro run``
-    resolves them (``overrides`` on top), so a benchmark builds or trains the head the pipeline would,
-    not the dataclass defaults."""
+@functools.lru_cache(maxsize=1)
+def _base_head_params() -> dict:
     from kedro.config import OmegaConfigLoader
 
     from metal_pipeline.settings import CONFIG_LOADER_ARGS
@@ -333,7 +333,14 @@ def configured_head_params(**overrides) -> dict:
     conf = Path(__file__).resolve().parents[1] / "conf"
     args = {**CONFIG_LOADER_ARGS, "default_run_env": "base"}  # conf/base only: not this machine's local overrides
     params = OmegaConfigLoader(str(conf), runtime_params={}, **args)["parameters"]
-    return {**dict(params["scoring"]["seg_head"]), **overrides}
+    return dict(params["scoring"]["seg_head"])
+
+
+def configured_head_params(**overrides) -> dict:
+    """The project's ``scoring.seg_head`` parameters as conf/base sets them, resolved as ``kedro run``
+    resolves them (``overrides`` on top), so a benchmark builds or trains the head the pipeline would,
+    not the dataclass defaults. The configuration is loaded once a process; each call gets its own copy."""
+    return {**copy.deepcopy(_base_head_params()), **overrides}
 
 
 def recipe_detector(recipe: str, normal_images, *, seed: int = 0, device: str = "cpu"):
