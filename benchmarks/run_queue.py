@@ -1,0 +1,211 @@
+"""A resumable queue of long commands (trainings, tables), run one at a time.
+
+On a small machine two trainings at once each run at a third of their speed, and a session can end
+mid-run. The queue file holds one shell command a line (``#`` comments and blank lines are skipped).
+The queue runs the first line not yet done with ``bash -o pipefail -c`` (so ``cmd | tee log`` fails
+when ``cmd`` fails), then re-reads the file: lines added while it runs are picked up. A command is
+done once it exited 0; its line in ``<queue>.done.jsonl`` records when it ran and how long it took.
+A failed command stops the queue (``--keep-going`` moves on) and is retried by the next run. SIGTERM
+or Ctrl-C is passed on to the running command (``kedro run`` then saves its checkpoint), which stays
+pending: run the queue again to go on where it stopped. The project's trainings resume from their
+last checkpoint and finished runs are reused by name, so an interruption costs at most the epochs
+since the last checkpoint.
+
+Usage:
+    setsid nohup python benchmarks/run_queue.py benchmarks/queues/tables.txt > queue.log 2>&1 &
+    python benchmarks/run_queue.py benchmarks/queues/tables.txt --status
+    python benchmarks/run_queue.py benchmarks/queues/tables.txt --pause      # SIGSTOP the running command
+    python benchmarks/run_queue.py benchmarks/queues/tables.txt --continue   # SIGCONT it (e.g. after timing something)
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+#: Set for every command unless the caller's environment sets them: no network, and torch threads that
+#: do not spin while another process (a timing, a test) briefly shares the cores.
+DEFAULT_ENV = {"KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true", "OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def read_commands(queue: Path) -> list[str]:
+    """The queue's commands in order (comments and blank lines dropped; surrounding space stripped)."""
+    if not queue.is_file():
+        raise SystemExit(f"queue: {queue} does not exist; write one shell command a line")
+    lines = [line.strip() for line in queue.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def done_path(queue: Path) -> Path:
+    return queue.with_name(queue.name + ".done.jsonl")
+
+
+def running_path(queue: Path) -> Path:
+    return queue.with_name(queue.name + ".running.json")
+
+
+def read_done(queue: Path) -> list[dict]:
+    path = done_path(queue)
+    if not path.exists():
+        return []
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"queue: {path} line {n} is not JSON ({e}); fix or delete that line") from e
+    return rows
+
+
+def finished(queue: Path) -> set[str]:
+    """Commands that have exited 0 at least once."""
+    return {row["command"] for row in read_done(queue) if row.get("rc") == 0}
+
+
+def pending(queue: Path) -> list[str]:
+    done = finished(queue)
+    return [c for c in read_commands(queue) if c not in done]
+
+
+def _append_done(queue: Path, row: dict) -> None:
+    with open(done_path(queue), "a") as f:  # one short line a write: appends do not interleave
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s / 60:.1f} min" if s >= 60 else f"{s:.1f} s"
+
+
+def status(queue: Path) -> str:
+    commands = read_commands(queue)
+    rows = read_done(queue)
+    last = {row["command"]: row for row in rows}
+    ok = finished(queue)
+    lines = []
+    running = _read_running(queue)
+    for i, c in enumerate(commands, 1):
+        if c in ok:
+            row = next(r for r in reversed(rows) if r["command"] == c and r.get("rc") == 0)
+            state = f"done {row['finished']} ({_fmt_seconds(row['wall_s'])})"
+        elif running and running["command"] == c:
+            state = f"running since {running['started']} (pid {running['pid']})"
+        elif c in last:
+            state = f"failed rc {last[c]['rc']} at {last[c]['finished']}"
+        else:
+            state = "pending"
+        lines.append(f"{i:3d}. [{state}] {c}")
+    n_done = sum(c in ok for c in commands)
+    lines.append(f"{n_done}/{len(commands)} done")
+    return "\n".join(lines)
+
+
+def _read_running(queue: Path) -> dict | None:
+    path = running_path(queue)
+    try:
+        info = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    try:
+        os.kill(info["pid"], 0)
+    except (ProcessLookupError, PermissionError):
+        return None  # left by a queue that was killed hard
+    return info
+
+
+def signal_running(queue: Path, sig: int) -> str:
+    info = _read_running(queue)
+    if info is None:
+        return "queue: nothing is running"
+    os.killpg(info["pid"], sig)  # the command runs in its own process group (its children too)
+    return f"queue: sent {signal.Signals(sig).name} to {info['command']!r} (process group {info['pid']})"
+
+
+def run(queue: Path, keep_going: bool = False) -> int:
+    lock = open(queue.with_name(queue.name + ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"queue: another queue process is running {queue} (see --status); "
+                         "one at a time, or trainings slow each other down") from None
+
+    env = {**DEFAULT_ENV, **os.environ}
+    child: subprocess.Popen | None = None
+    stop = {"signal": None}
+
+    def forward(signum, _frame):
+        stop["signal"] = signum
+        if child is not None and child.poll() is None:
+            os.killpg(child.pid, signal.SIGCONT)  # a paused command must wake up to save its checkpoint
+            os.killpg(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    failed_here: set[str] = set()
+    while stop["signal"] is None:
+        todo = [c for c in pending(queue) if c not in failed_here]
+        if not todo:
+            break
+        command = todo[0]
+        total = len(read_commands(queue))
+        index = read_commands(queue).index(command) + 1
+        started, t0 = _now(), time.monotonic()
+        print(f"[queue {started}] {index}/{total}: {command}", flush=True)
+        child = subprocess.Popen(["bash", "-o", "pipefail", "-c", command], env=env, start_new_session=True)
+        running_path(queue).write_text(json.dumps({"command": command, "pid": child.pid, "started": started}))
+        rc = child.wait()
+        child = None
+        running_path(queue).unlink(missing_ok=True)
+        wall = time.monotonic() - t0
+        if stop["signal"] is not None:
+            print(f"[queue {_now()}] stopped by {signal.Signals(stop['signal']).name} after "
+                  f"{_fmt_seconds(wall)}; {command!r} stays pending: run the queue again to go on", flush=True)
+            return 128 + stop["signal"]
+        _append_done(queue, {"command": command, "rc": rc, "started": started, "finished": _now(),
+                             "wall_s": round(wall, 1)})
+        print(f"[queue {_now()}] {index}/{total} exited {rc} after {_fmt_seconds(wall)}", flush=True)
+        if rc != 0:
+            if not keep_going:
+                print(f"[queue] stopped: {command!r} failed (exit {rc}); it is retried by the next run", flush=True)
+                return rc
+            failed_here.add(command)
+    left = pending(queue)
+    print(f"[queue {_now()}] {len(read_commands(queue)) - len(left)}/{len(read_commands(queue))} done"
+          + (f", {len(left)} failed" if left else ""), flush=True)
+    return 1 if left else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("queue", type=Path, help="a text file, one shell command a line")
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--status", action="store_true", help="list the commands: done, running, failed, pending")
+    group.add_argument("--pause", action="store_true", help="SIGSTOP the running command (and its children)")
+    group.add_argument("--continue", dest="resume", action="store_true", help="SIGCONT the running command")
+    ap.add_argument("--keep-going", action="store_true", help="after a failed command, go on with the next")
+    a = ap.parse_args(argv)
+    if a.status:
+        print(status(a.queue))
+        return 0
+    if a.pause or a.resume:
+        print(signal_running(a.queue, signal.SIGSTOP if a.pause else signal.SIGCONT))
+        return 0
+    return run(a.queue, keep_going=a.keep_going)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
