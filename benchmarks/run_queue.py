@@ -144,6 +144,9 @@ def run(queue: Path, keep_going: bool = False) -> int:
                          "one at a time, or trainings slow each other down") from None
 
     env = {**DEFAULT_ENV, **os.environ}
+    # The commands find the tools of the Python that runs the queue (``kedro`` of .venv/bin/python), as if
+    # that virtualenv were activated.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     child: subprocess.Popen | None = None
     stop = {"signal": None}
 

@@ -59,6 +59,12 @@ def test_a_command_piped_into_tee_fails_when_the_command_fails(tmp_path):
     assert _run(_queue(tmp_path, "false | tee log")).returncode == 1
 
 
+def test_commands_find_the_tools_of_the_python_running_the_queue(tmp_path):
+    q = _queue(tmp_path, 'echo "$PATH" > path')
+    assert _run(q).returncode == 0
+    assert (tmp_path / "path").read_text().split(":")[0] == str(Path(sys.executable).parent)
+
+
 def test_lines_added_while_the_queue_runs_are_picked_up(tmp_path):
     q = _queue(tmp_path, "echo 'echo added >> out' >> q.txt")
     assert _run(q).returncode == 0
