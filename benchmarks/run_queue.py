@@ -3,8 +3,10 @@
 On a small machine two trainings at once each run at a third of their speed, and a session can end
 mid-run. The queue file holds one shell command a line (``#`` comments and blank lines are skipped).
 The queue runs the first line not yet done with ``bash -o pipefail -c`` (so ``cmd | tee log`` fails
-when ``cmd`` fails), then re-reads the file: lines added while it runs are picked up. A command is
-done once it exited 0; its line in ``<queue>.done.jsonl`` records when it ran and how long it took.
+when ``cmd`` fails), then re-reads the file: lines added while it runs are picked up. Each command's
+output goes to the queue's stdout and to ``<queue>.logs/<words of the command>-<hash>.log`` (appended to
+by every attempt), so a command needs no ``| tee``. A command is done once it exited 0; its line in
+``<queue>.done.jsonl`` records when it ran and how long it took.
 A failed command stops the queue (``--keep-going`` moves on) and is retried by the next run. SIGTERM
 or Ctrl-C is passed on to the running command (``kedro run`` then saves its checkpoint), which stays
 pending: run the queue again to go on where it stopped. The project's trainings resume from their
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -103,7 +106,7 @@ def status(queue: Path) -> str:
             row = next(r for r in reversed(rows) if r["command"] == c and r.get("rc") == 0)
             state = f"done {row['finished']} ({_fmt_seconds(row['wall_s'])})"
         elif running and running["command"] == c:
-            state = f"running since {running['started']} (pid {running['pid']})"
+            state = f"running since {running['started']} (pid {running['pid']}, log {running.get('log')})"
         elif c in last:
             state = f"failed rc {last[c]['rc']} at {last[c]['finished']}"
         else:
@@ -135,6 +138,42 @@ def signal_running(queue: Path, sig: int) -> str:
     return f"queue: sent {signal.Signals(sig).name} to {info['command']!r} (process group {info['pid']})"
 
 
+def log_path(queue: Path, command: str) -> Path:
+    """Where a command's output is kept (appended to by every attempt): ``<queue>.logs/<words>-<hash>.log``."""
+    words = "-".join("".join(ch if ch.isalnum() or ch in "_=" else " " for ch in command).split())[:80]
+    return queue.with_name(queue.name + ".logs") / f"{words}-{hashlib.sha1(command.encode()).hexdigest()[:6]}.log"
+
+
+def _copy_output(child: subprocess.Popen, log_file) -> None:
+    """The command's output, to this process's stdout and to its log, until every writer has closed it.
+
+    The queue holds the read end itself, so no ``| tee`` in a command can be killed by the SIGTERM that
+    asks ``kedro run`` to save its checkpoint, and what kedro prints while saving still reaches the log.
+    """
+    out = sys.stdout.buffer
+    fd = child.stdout.fileno()
+    while chunk := os.read(fd, 65536):  # retried after a signal handler runs (PEP 475)
+        log_file.write(chunk)
+        log_file.flush()
+        out.write(chunk)
+        out.flush()
+    child.stdout.close()
+
+
+def _wait_for_group(pgid: int, limit_s: float = 300.0, poll_s: float = 0.2) -> None:
+    """Until no process of the command's group is left (a command whose shell died of SIGTERM may leave
+    its kedro run saving a checkpoint), so that the next command does not start beside it; at most
+    ``limit_s`` (a command that leaves a daemon behind must not hold the queue for ever)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(poll_s)
+    print(f"[queue] process group {pgid} still has processes after {limit_s:.0f} s; going on", flush=True)
+
+
 def run(queue: Path, keep_going: bool = False) -> int:
     lock = open(queue.with_name(queue.name + ".lock"), "w")
     try:
@@ -152,9 +191,12 @@ def run(queue: Path, keep_going: bool = False) -> int:
 
     def forward(signum, _frame):
         stop["signal"] = signum
-        if child is not None and child.poll() is None:
-            os.killpg(child.pid, signal.SIGCONT)  # a paused command must wake up to save its checkpoint
-            os.killpg(child.pid, signal.SIGTERM)
+        if child is not None:
+            try:
+                os.killpg(child.pid, signal.SIGCONT)  # a paused command must wake up to save its checkpoint
+                os.killpg(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -168,9 +210,17 @@ def run(queue: Path, keep_going: bool = False) -> int:
         index = read_commands(queue).index(command) + 1
         started, t0 = _now(), time.monotonic()
         print(f"[queue {started}] {index}/{total}: {command}", flush=True)
-        child = subprocess.Popen(["bash", "-o", "pipefail", "-c", command], env=env, start_new_session=True)
-        running_path(queue).write_text(json.dumps({"command": command, "pid": child.pid, "started": started}))
-        rc = child.wait()
+        log = log_path(queue, command)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as log_file:
+            log_file.write(f"# [queue {started}] {command}\n".encode())
+            child = subprocess.Popen(["bash", "-o", "pipefail", "-c", command], env=env, start_new_session=True,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            running_path(queue).write_text(json.dumps({"command": command, "pid": child.pid, "started": started,
+                                                       "log": str(log)}))
+            _copy_output(child, log_file)
+            rc = child.wait()
+            _wait_for_group(child.pid)
         child = None
         running_path(queue).unlink(missing_ok=True)
         wall = time.monotonic() - t0

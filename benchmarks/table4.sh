@@ -7,7 +7,8 @@
 #   bash benchmarks/table4.sh                       # bottle and head_ct, 3 seeds
 #   SEEDS=5 CLASSES=head_ct bash benchmarks/table4.sh
 #   bash benchmarks/table4.sh conv_ae.training.max_epochs=1000   # extra --params for every command
-# Interrupted? Run the same line again: finished runs are reused (also those trained by train_eval or
+# Interrupted? (SIGTERM to the process group: tee ignores it, so what kedro prints while it saves its
+# checkpoint still reaches the log.) Run the same line again: finished runs are reused (also those trained by train_eval or
 # the ablation with the same parameters), the others resume from their last checkpoint.
 #
 # Wall time, measured (eighth session, docs/RESULTS.md; 2 threads, mostly quiet): Head CT with 3 seeds took
@@ -39,7 +40,7 @@ for class in $classes; do
     echo "# kedro run --pipelines=baselines --params ${params}"
   } | tee "$log"
   start=$(date +%s)
-  KEDRO_LOGGING_CONFIG=conf/logging.yml kedro run --pipelines=baselines --params "$params" 2>&1 | tee -a "$log"
+  KEDRO_LOGGING_CONFIG=conf/logging.yml kedro run --pipelines=baselines --params "$params" 2>&1 | (trap '' TERM; exec tee -a "$log")
   echo "# wall seconds: $(( $(date +%s) - start ))" | tee -a "$log"
   echo "# table: $(ls -td data/08_reporting/${class}-table4-*/ 2>/dev/null | head -1)table4.md" | tee -a "$log"
 done

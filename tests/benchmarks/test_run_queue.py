@@ -39,6 +39,15 @@ def test_commands_run_in_order_once_and_a_rerun_skips_the_done_ones(tmp_path):
     assert (tmp_path / "out").read_text() == "one\ntwo\n"  # nothing ran again
 
 
+def test_each_command_s_output_goes_to_the_queue_s_stdout_and_its_own_log(tmp_path):
+    q = _queue(tmp_path, "echo hello; echo oops >&2")
+    result = _run(q)
+    assert "hello\noops\n" in result.stdout
+    logs = list((tmp_path / "q.txt.logs").glob("*.log"))
+    assert len(logs) == 1 and logs[0].name.startswith("echo-hello-echo-oops")
+    assert logs[0].read_text().endswith("echo hello; echo oops >&2\nhello\noops\n")
+
+
 def test_a_failed_command_stops_the_queue_and_is_retried_by_the_next_run(tmp_path):
     q = _queue(tmp_path, "test -e flag", "echo after >> out")
     failed = _run(q)
@@ -109,6 +118,25 @@ def test_pause_and_continue_reach_the_running_command(tmp_path):
         proc.send_signal(signal.SIGTERM)  # also wakes a stopped command before terminating it
         proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM
+
+
+def test_after_sigterm_the_queue_waits_for_a_piped_command_to_finish_saving_and_keeps_its_output(tmp_path):
+    # Like `kedro run ... | tee log` in a script: the shell dies of SIGTERM at once, while the command behind
+    # it takes a moment to save and prints as it does; tee ignores SIGTERM as benchmarks/table4.sh's does.
+    saver = "trap 'sleep 1; echo saved; exit 3' TERM; touch started; while :; do sleep 0.1; done"
+    q = _queue(tmp_path, f'bash -c "{saver}" | (trap "" TERM; exec tee -a tee.log)')
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(q)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "started").exists():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert out.index("saved") < out.index("stays pending")  # the queue ended after the saving did
+    assert (tmp_path / "tee.log").read_text() == "saved\n"
+    assert "saved" in next((tmp_path / "q.txt.logs").glob("*.log")).read_text()
 
 
 def test_a_missing_queue_file_says_what_to_write(tmp_path):
