@@ -154,6 +154,36 @@ def test_table3_mean_std_in_paper_order_and_head_ct_layout():
     assert table["n_seeds"].tolist() == [3, 3]
 
 
+def test_table3_and_table5_show_the_paper_s_published_value_in_the_column_of_its_convention():
+    from metal_pipeline.pipelines.ablation.nodes import ablation_tables
+
+    def inputs(class_name, values):
+        out = {}
+        for config in ("squares", "squares_rows"):
+            frame = _metrics(config, "paper", values).assign(**{"class": class_name})
+            out[f"{config}__s0__metrics"] = frame
+            out[f"{config}__s0__summary"] = {"seed": 0, "recipe": "paper"}
+        return out
+
+    _, _, markdown, figure = ablation_tables(**inputs("bottle", {"pauroc_0.3": 0.6, "pauroc_0.3_mcclish": 0.7,
+                                                                 "pixel_auroc": 0.8, "image_auroc": 0.9}))
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert lines[0] == ("| configuration | masking | seeds | pAUROC@0.3 MVTec | pAUROC@0.3 McClish | pixel AUROC "
+                        "| image AUROC |")
+    # the paper's bottle value is read as McClish: that column only, on a row after ours
+    assert lines[-1] == "| squares_rows: MeTAL (paper) [1] | paper | — | — | 0.850 | — | — |"
+    assert "[1] De Nardin et al. 2022" in markdown
+    assert len(figure.axes[0].get_xticklabels()) == 3  # two configurations and the published value
+
+    _, _, markdown, _ = ablation_tables(**inputs("head_ct", {"image_auroc": 0.6}))
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert lines[0] == "| configuration | masking | seeds | image AUROC |"  # Table 5: image AUROC only
+    assert lines[-1] == "| squares_rows: MeTAL (paper) [1] | paper | — | 0.863 ± 0.040 |"
+
+    _, _, markdown, figure = ablation_tables(**inputs("widget", {"image_auroc": 0.6}))
+    assert "[1]" not in markdown and len(figure.axes[0].get_xticklabels()) == 2  # no published value
+
+
 # -- MLflow: statuses of the nested runs when a command fails --------------------------------------
 class _Context:
     def __init__(self, params):

@@ -7,12 +7,16 @@ column (area up to FPR 0.3 divided by 0.3). Head CT has image labels only: image
 
 Only values this project has checked against the paper are listed (docs/RESULTS.md quotes them).
 To add one, append a :class:`PaperValue` under its class with the column of its convention and the
-table it comes from; the Table 4-style report shows every value of its class.
+table it comes from; the Table 4-style and Table 3/5 reports show every value of its class.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,8 @@ class PaperValue:
     value: float
     std: float | None
     source: str
+    configuration: str = "squares_rows"  # the paper's configuration the value is for (its final model: squares + rows)
+    masking: str = "paper"
 
 
 PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
@@ -41,3 +47,35 @@ PAPER_VALUES: dict[str, tuple[PaperValue, ...]] = {
 def paper_values(class_name: str) -> tuple[PaperValue, ...]:
     """The published values of ``class_name`` (none for a class the paper does not report)."""
     return PAPER_VALUES.get(str(class_name), ())
+
+
+def published_metrics(class_name: str) -> set[str]:
+    """Our columns that hold a published value of ``class_name``: a table shows them even when empty."""
+    return {v.metric for v in paper_values(class_name)}
+
+
+def published_rows(class_name: str, shown: Sequence[str], lead: Callable[[PaperValue, str], list[str]],
+                   cell: Callable[[float, float | None], str]) -> tuple[list[list[str]], list[str]]:
+    """The Markdown rows of ``class_name``'s published values and their footnotes.
+
+    Each row is ``lead(value, "<method> [i]")`` (the table's leading cells), then the value in the
+    column of its convention and ``—`` in the other ``shown`` columns; footnote ``[i]`` names the source.
+    """
+    rows, notes = [], []
+    for i, value in enumerate(paper_values(class_name), start=1):
+        rows.append(lead(value, f"{value.method} [{i}]")
+                    + [cell(value.value, value.std) if m == value.metric else "—" for m in shown])
+        notes.append(f"[{i}] {value.source}.")
+    return rows, notes
+
+
+def with_published_groups(table: pd.DataFrame, labels: list[str], class_name: str) -> tuple[pd.DataFrame, list[str]]:
+    """``table`` (one row a bar group) with one more group per published value (its one column) and
+    the groups' labels: the figures draw the paper's values beside ours."""
+    rows, labels = table.to_dict("records"), list(labels)
+    for value in paper_values(class_name):
+        rows.append({value.metric: value.value, f"{value.metric}_std": value.std if value.std else math.nan,
+                     "n_seeds": 1})
+        labels.append(f"{value.method}\n(published)")
+    extra = [c for v in paper_values(class_name) for c in (v.metric, f"{v.metric}_std") if c not in table.columns]
+    return pd.DataFrame(rows, columns=list(table.columns) + extra), labels

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from metal_pipeline.grid import configurations
 from metal_pipeline.reporting import summary
 from metal_pipeline.reporting.ablation import ablation_figure
+from metal_pipeline.reporting.paper_values import published_metrics, published_rows, with_published_groups
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,19 @@ def table3_tables(inputs: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame
     table = summary.summarise(runs, KEYS)
     markdown = to_markdown(table)
     logger.info("Ablation table (%d runs):\n%s", len(runs), markdown)
+    return runs, table, markdown, figure(table)
+
+
+def _class_of(table: pd.DataFrame) -> str:
+    return str(table["class"].iloc[0]) if len(table) and "class" in table.columns else "?"
+
+
+def figure(table: pd.DataFrame) -> Figure:
+    """Grouped bars per configuration (std as error bars), then one group per published value."""
     columns = summary.MARKDOWN_COLUMNS
-    return runs, table, markdown, ablation_figure(table, [m for m in columns if m in table.columns], labels=columns)
+    labels = [f"{c}\n({m})" for c, m in zip(table["configuration"], table["masking"])]
+    frame, labels = with_published_groups(table, labels, _class_of(table))
+    return ablation_figure(frame, [m for m in columns if m in frame.columns], labels=columns, group_labels=labels)
 
 
 def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
@@ -45,17 +57,23 @@ def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    """Table 3 as Markdown: configuration, masking, seeds and the four metric columns as ``mean ± std``.
+    """Table 3 as Markdown: configuration, masking, seeds and the four metric columns as ``mean ± std``,
+    then the paper's published values for the class, each in the column of its convention.
 
     Pixel columns without values (Head CT has no pixel labels) are left out, which gives the layout of
     the paper's Table 5 (image AUROC, mean ± std over seeds).
     """
+    class_name = _class_of(table)
+    published = published_metrics(class_name)
     shown = {m: label for m, label in summary.MARKDOWN_COLUMNS.items()
-             if m in table.columns and table[m].notna().any()}
+             if (m in table.columns and table[m].notna().any()) or m in published}
     header = ["configuration", "masking", "seeds", *shown.values()]
     rows = [[str(row["configuration"]), str(row["masking"]), str(row["seeds"]).replace(" ", ", "),
-             *(summary.cell(row[m], row.get(f"{m}_std")) for m in shown)] for row in table.to_dict("records")]
+             *(summary.cell(row.get(m), row.get(f"{m}_std")) for m in shown)] for row in table.to_dict("records")]
+    paper, notes = published_rows(class_name, list(shown),
+                                  lambda v, label: [f"{v.configuration}: {label}", v.masking, "—"], summary.cell)
     first = table.iloc[0] if len(table) else {}
-    title = (f"Class {first.get('class', '?')}, recipe {first.get('recipe', '?')}: "
+    title = (f"Class {class_name}, recipe {first.get('recipe', '?')}: "
              f"{summary.spread_label(table['n_seeds'])}. ")
-    return title + summary.metrics_note(shown) + "\n\n" + summary.markdown_table(header, rows) + "\n"
+    text = title + summary.metrics_note(shown) + "\n\n" + summary.markdown_table(header, rows + paper) + "\n"
+    return text + ("\n" + " ".join(notes) + "\n" if notes else "")

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from metal_pipeline.baselines.methods import LABELS, METHODS
 from metal_pipeline.reporting import summary
 from metal_pipeline.reporting.ablation import ablation_figure
-from metal_pipeline.reporting.paper_values import paper_values
+from metal_pipeline.reporting.paper_values import published_metrics, published_rows, with_published_groups
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
 
 def _shown(table: pd.DataFrame, class_name: str) -> dict[str, str]:
     """Markdown columns with a value in our rows or in the paper's."""
-    published = {v.metric for v in paper_values(class_name)}
+    published = published_metrics(class_name)
     return {m: label for m, label in summary.MARKDOWN_COLUMNS.items()
             if (m in table.columns and table[m].notna().any()) or m in published}
 
@@ -67,28 +67,18 @@ def to_markdown(table: pd.DataFrame, class_name: str) -> str:
     rows = [[str(row["label"]), str(row["configuration"]), str(row["masking"]), str(row["seeds"]).replace(" ", ", "),
              *(summary.cell(row.get(m, math.nan), row.get(f"{m}_std")) for m in shown)]
             for row in table.to_dict("records")]
-    notes = []
-    for i, value in enumerate(paper_values(class_name), start=1):
-        rows.append([f"{value.method} [{i}]", "—", "—", "—",
-                     *(summary.cell(value.value, value.std) if m == value.metric else "—" for m in shown)])
-        notes.append(f"[{i}] {value.source}.")
+    published, notes = published_rows(class_name, list(shown), lambda _v, label: [label, "—", "—", "—"], summary.cell)
     title = (f"Class {class_name}: MeTAL's default and paper recipes and the autoencoders of Bergmann et al. "
              f"2019, trained on one split and scored by the same code; {summary.spread_label(table['n_seeds'])}. ")
-    text = title + summary.metrics_note(shown) + "\n\n" + summary.markdown_table(header, rows) + "\n"
+    text = title + summary.metrics_note(shown) + "\n\n" + summary.markdown_table(header, rows + published) + "\n"
     return text + ("\n" + " ".join(notes) + "\n" if notes else "")
 
 
 def figure(table: pd.DataFrame, class_name: str) -> Figure:
     """Grouped bars of our rows, then one group per published value (its one column)."""
     shown = list(_shown(table, class_name))
-    rows = table.to_dict("records")
-    labels = [str(r["label"]).replace(" (", "\n(") for r in rows]
-    for value in paper_values(class_name):
-        rows.append({value.metric: value.value, f"{value.metric}_std": value.std if value.std else math.nan,
-                     "n_seeds": 1})
-        labels.append(f"{value.method}\n(published)")
-    extra = [c for v in paper_values(class_name) for c in (v.metric, f"{v.metric}_std") if c not in table.columns]
-    frame = pd.DataFrame(rows, columns=list(table.columns) + extra)
+    labels = [str(r["label"]).replace(" (", "\n(") for r in table.to_dict("records")]
+    frame, labels = with_published_groups(table, labels, class_name)
     title = (f"Class {class_name}: MeTAL recipes vs autoencoder baselines "
              f"({summary.spread_label(table['n_seeds'])})")
     return ablation_figure(frame, shown, labels=summary.MARKDOWN_COLUMNS, group_labels=labels, title=title)
