@@ -129,3 +129,22 @@ def test_table_figure_wraps_long_group_labels_without_splitting_words():
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["squares_rows_columns\n(strict)", "l2-AE (Bergmann et\nal. 2019)"]
     assert fig.get_figwidth() >= 1.3 * 2 + 1.0
+
+
+def test_table_figure_draws_error_bars_only_for_groups_with_a_spread():
+    from matplotlib.container import ErrorbarContainer
+
+    from metal_pipeline.reporting.ablation import ablation_figure
+
+    # one seed (no std) beside a published value with a std, as in a one-seed Table 5
+    table = pd.DataFrame({"configuration": ["squares", "rows_cols", "paper"], "masking": ["paper"] * 3,
+                          "n_seeds": [1, 1, 1], "image_auroc": [0.6, 0.62, 0.863],
+                          "image_auroc_std": [np.nan, np.nan, 0.040]})
+    ax = ablation_figure(table, ["image_auroc"], title="t").axes[0]
+    [errorbars] = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    [segments] = [lc.get_segments() for lc in errorbars.lines[2]]
+    assert len(segments) == 1 and np.allclose(segments[0][:, 1], [0.823, 0.903])  # only the published group
+
+    table["image_auroc_std"] = np.nan
+    ax = ablation_figure(table, ["image_auroc"], title="t").axes[0]
+    assert not [c for c in ax.containers if isinstance(c, ErrorbarContainer)]

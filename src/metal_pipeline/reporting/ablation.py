@@ -55,8 +55,12 @@ def ablation_figure(table: pd.DataFrame, metrics: Sequence[str],
         stds = table[f"{metric}_std"].astype(float).to_numpy() if f"{metric}_std" in table.columns else None
         offset = (i - (len(drawn) - 1) / 2) * width
         shown = ~np.isnan(means)
-        errors = None if stds is None or np.all(np.isnan(stds[shown])) else np.nan_to_num(stds[shown])
-        ax.bar((x + offset)[shown], means[shown], width, yerr=errors, capsize=2, label=labels.get(metric, metric))
+        ax.bar((x + offset)[shown], means[shown], width, label=labels.get(metric, metric))
+        if stds is not None:  # error bars only where there is a spread (one seed has none: no bar, not a zero one)
+            spread = shown & ~np.isnan(stds)
+            if spread.any():
+                ax.errorbar((x + offset)[spread], means[spread], yerr=stds[spread], fmt="none", ecolor="black",
+                            elinewidth=1, capsize=2)
         chance = _chance_level(metric)
         if chance is not None:  # a dotted segment across each bar at a random scorer's value
             ax.hlines(np.full(int(shown.sum()), chance), (x + offset)[shown] - width / 2,
