@@ -69,14 +69,21 @@ def read_done(queue: Path) -> list[dict]:
     return rows
 
 
+def _succeeded(rows: list[dict]) -> set[str]:
+    return {row["command"] for row in rows if row.get("rc") == 0}
+
+
 def finished(queue: Path) -> set[str]:
     """Commands that have exited 0 at least once."""
-    return {row["command"] for row in read_done(queue) if row.get("rc") == 0}
+    return _succeeded(read_done(queue))
+
+
+def _pending(commands: list[str], done: set[str]) -> list[str]:
+    return [c for c in commands if c not in done]
 
 
 def pending(queue: Path) -> list[str]:
-    done = finished(queue)
-    return [c for c in read_commands(queue) if c not in done]
+    return _pending(read_commands(queue), finished(queue))
 
 
 def _append_done(queue: Path, row: dict) -> None:
@@ -98,7 +105,7 @@ def status(queue: Path) -> str:
     commands = read_commands(queue)
     rows = read_done(queue)
     last = {row["command"]: row for row in rows}
-    ok = finished(queue)
+    ok = _succeeded(rows)
     lines = []
     running = _read_running(queue)
     for i, c in enumerate(commands, 1):
@@ -202,12 +209,12 @@ def run(queue: Path, keep_going: bool = False) -> int:
     signal.signal(signal.SIGINT, forward)
     failed_here: set[str] = set()
     while stop["signal"] is None:
-        todo = [c for c in pending(queue) if c not in failed_here]
+        commands = read_commands(queue)  # re-read every time: lines may be added while a command runs
+        todo = [c for c in _pending(commands, finished(queue)) if c not in failed_here]
         if not todo:
             break
         command = todo[0]
-        total = len(read_commands(queue))
-        index = read_commands(queue).index(command) + 1
+        total, index = len(commands), commands.index(command) + 1
         started, t0 = _now(), time.monotonic()
         print(f"[queue {started}] {index}/{total}: {command}", flush=True)
         log = log_path(queue, command)
@@ -236,8 +243,9 @@ def run(queue: Path, keep_going: bool = False) -> int:
                 print(f"[queue] stopped: {command!r} failed (exit {rc}); it is retried by the next run", flush=True)
                 return rc
             failed_here.add(command)
-    left = pending(queue)
-    print(f"[queue {_now()}] {len(read_commands(queue)) - len(left)}/{len(read_commands(queue))} done"
+    commands = read_commands(queue)
+    left = _pending(commands, finished(queue))
+    print(f"[queue {_now()}] {len(commands) - len(left)}/{len(commands)} done"
           + (f", {len(left)} failed" if left else ""), flush=True)
     return 1 if left else 0
 

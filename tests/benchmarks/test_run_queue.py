@@ -25,6 +25,20 @@ def _run(q: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProces
                           text=True, timeout=timeout)
 
 
+def _start_queue(q: Path) -> subprocess.Popen:
+    """A queue process on ``q``, returned once its first command has touched ``started``."""
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(q)], cwd=q.parent, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (q.parent / "started").exists():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the queue's first command never started (exit {proc.returncode}):\n{out}\n{err}")
+        time.sleep(0.05)
+    return proc
+
+
 def test_commands_run_in_order_once_and_a_rerun_skips_the_done_ones(tmp_path):
     q = _queue(tmp_path, "echo one >> out", "echo two >> out")
     first = _run(q)
@@ -83,12 +97,7 @@ def test_lines_added_while_the_queue_runs_are_picked_up(tmp_path):
 def test_sigterm_reaches_the_running_command_which_stays_pending(tmp_path):
     # The command stands in for kedro run: on SIGTERM it saves its state and exits non-zero.
     q = _queue(tmp_path, "trap 'echo saved >> out; exit 3' TERM; touch started; sleep 30 & wait", "echo next >> out")
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(q)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "started").exists():
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = _start_queue(q)
     assert "running since" in _run(q, "--status").stdout
     assert _run(q).returncode != 0  # a second queue on the same file is refused while the first runs
     proc.send_signal(signal.SIGTERM)
@@ -102,13 +111,8 @@ def test_sigterm_reaches_the_running_command_which_stays_pending(tmp_path):
 
 def test_pause_and_continue_reach_the_running_command(tmp_path):
     q = _queue(tmp_path, "touch started; sleep 30")
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(q)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = _start_queue(q)
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "started").exists():
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.05)
         pgid = json.loads((tmp_path / "q.txt.running.json").read_text())["pid"]
         assert "SIGSTOP" in _run(q, "--pause").stdout
         state = Path(f"/proc/{pgid}/stat").read_text().split(")")[-1].split()[0]
@@ -125,12 +129,7 @@ def test_after_sigterm_the_queue_waits_for_a_piped_command_to_finish_saving_and_
     # it takes a moment to save and prints as it does; tee ignores SIGTERM as benchmarks/table4.sh's does.
     saver = "trap 'sleep 1; echo saved; exit 3' TERM; touch started; while :; do sleep 0.1; done"
     q = _queue(tmp_path, f'bash -c "{saver}" | (trap "" TERM; exec tee -a tee.log)')
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(q)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not (tmp_path / "started").exists():
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+    proc = _start_queue(q)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM, err
