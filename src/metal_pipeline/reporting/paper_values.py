@@ -12,11 +12,8 @@ table it comes from; the Table 4-style and Table 3/5 reports show every value of
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -67,15 +64,3 @@ def published_rows(class_name: str, shown: Sequence[str], lead: Callable[[PaperV
                     + [cell(value.value, value.std) if m == value.metric else "—" for m in shown])
         notes.append(f"[{i}] {value.source}.")
     return rows, notes
-
-
-def with_published_groups(table: pd.DataFrame, labels: list[str], class_name: str) -> tuple[pd.DataFrame, list[str]]:
-    """``table`` (one row a bar group) with one more group per published value (its one column) and
-    the groups' labels: the figures draw the paper's values beside ours."""
-    rows, labels = table.to_dict("records"), list(labels)
-    for value in paper_values(class_name):
-        rows.append({value.metric: value.value, f"{value.metric}_std": value.std if value.std else math.nan,
-                     "n_seeds": 1})
-        labels.append(f"{value.method}\n(published)")
-    extra = [c for v in paper_values(class_name) for c in (v.metric, f"{v.metric}_std") if c not in table.columns]
-    return pd.DataFrame(rows, columns=list(table.columns) + extra), labels

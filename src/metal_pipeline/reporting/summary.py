@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from metal_pipeline.reporting.paper_values import paper_values
+
 #: Metrics of the tables (CSV), in column order. Absent ones (pixel metrics of Head CT) are left out.
 TABLE_METRICS = ("pauroc_0.3", "pauroc_0.3_mcclish", "pixel_auroc", "au_pro_0.3", "pixel_f1_max", "image_auroc")
 #: The Markdown tables' columns: the three pixel columns (docs/METRICS.md) and image AUROC.
@@ -102,3 +104,15 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """``| a | b |`` lines: the header, the rule, one line per row of cells."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def with_published_groups(table: pd.DataFrame, labels: list[str], class_name: str) -> tuple[pd.DataFrame, list[str]]:
+    """``table`` (one row a bar group) with one more group per published value (its one column) and
+    the groups' labels: the figures draw the paper's values beside ours."""
+    rows, labels = table.to_dict("records"), list(labels)
+    for value in paper_values(class_name):
+        rows.append({value.metric: value.value, f"{value.metric}_std": value.std if value.std else math.nan,
+                     "n_seeds": 1})
+        labels.append(f"{value.method}\n(published)")
+    extra = [c for v in paper_values(class_name) for c in (v.metric, f"{v.metric}_std") if c not in table.columns]
+    return pd.DataFrame(rows, columns=list(table.columns) + extra), labels

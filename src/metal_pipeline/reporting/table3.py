@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from metal_pipeline.grid import configurations
 from metal_pipeline.reporting import summary
 from metal_pipeline.reporting.ablation import ablation_figure
-from metal_pipeline.reporting.paper_values import published_metrics, published_rows, with_published_groups
+from metal_pipeline.reporting.paper_values import published_metrics, published_rows
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def figure(table: pd.DataFrame) -> Figure:
     """Grouped bars per configuration (std as error bars), then one group per published value."""
     columns = summary.MARKDOWN_COLUMNS
     labels = [f"{c}\n({m})" for c, m in zip(table["configuration"], table["masking"])]
-    frame, labels = with_published_groups(table, labels, _class_of(table))
+    frame, labels = summary.with_published_groups(table, labels, _class_of(table))
     return ablation_figure(frame, [m for m in columns if m in frame.columns], labels=columns, group_labels=labels)
 
 

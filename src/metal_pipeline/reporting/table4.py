@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from metal_pipeline.baselines.methods import LABELS, METHODS
 from metal_pipeline.reporting import summary
 from metal_pipeline.reporting.ablation import ablation_figure
-from metal_pipeline.reporting.paper_values import published_metrics, published_rows, with_published_groups
+from metal_pipeline.reporting.paper_values import published_metrics, published_rows
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def figure(table: pd.DataFrame, class_name: str) -> Figure:
     """Grouped bars of our rows, then one group per published value (its one column)."""
     shown = list(_shown(table, class_name))
     labels = [str(r["label"]).replace(" (", "\n(") for r in table.to_dict("records")]
-    frame, labels = with_published_groups(table, labels, class_name)
+    frame, labels = summary.with_published_groups(table, labels, class_name)
     title = (f"Class {class_name}: MeTAL recipes vs autoencoder baselines "
              f"({summary.spread_label(table['n_seeds'])})")
     return ablation_figure(frame, shown, labels=summary.MARKDOWN_COLUMNS, group_labels=labels, title=title)
