@@ -72,15 +72,13 @@ def trained_net(d, variant: dict, name: str, models: Path, epochs: int, seed: in
 
 
 def head_cache_key(epochs: int, seed: int, params: dict, amp: str = "off") -> str:
-    """Names a cached head by everything that changes it (``amp``: the network's training.amp); width 8
-    fp32 keeps the key earlier checks used."""
+    """Names a cached head by everything that changes it (``amp``: the network's training.amp; the rest of
+    the head's parameters as a hash), so a cache made with other settings is never picked up."""
     import hashlib
 
-    key = f"seg_head-default{'' if amp == 'off' else '-' + amp}-e{epochs}-s{seed}-{params['steps']}"
     rest = {k: v for k, v in params.items() if k != "steps"}
-    if rest.get("width", 8) == 8 and rest.get("amp", "off") == "off":
-        return key
-    return key + "-" + hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
+    digest = hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:6]
+    return f"seg_head-default{'' if amp == 'off' else '-' + amp}-e{epochs}-s{seed}-{params['steps']}-{digest}"
 
 
 def main() -> None:

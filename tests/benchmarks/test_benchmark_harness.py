@@ -159,3 +159,17 @@ def test_benchmarks_run_on_cuda_with_amp(capsys):
                       "--peak-seconds", "0.05", "--repeats", "1", "--warmup", "0"])
     [result] = _results(capsys.readouterr().out)
     assert result["device"].startswith("cuda") and result["amp_bf16"] is True
+
+
+def test_unaligned_check_names_a_cached_head_by_every_setting_that_changes_it():
+    import unaligned_check
+
+    base = {"steps": 1500, "width": 8, "lr": 1e-3}
+    key = unaligned_check.head_cache_key(800, 0, base)
+    variants = [unaligned_check.head_cache_key(801, 0, base), unaligned_check.head_cache_key(800, 1, base),
+                unaligned_check.head_cache_key(800, 0, base, amp="bf16"),
+                unaligned_check.head_cache_key(800, 0, {**base, "steps": 10}),
+                unaligned_check.head_cache_key(800, 0, {**base, "width": 16}),
+                unaligned_check.head_cache_key(800, 0, {**base, "lr": 1e-4})]
+    assert len({key, *variants}) == 1 + len(variants)
+    assert unaligned_check.head_cache_key(800, 0, dict(reversed(base.items()))) == key  # order does not matter
