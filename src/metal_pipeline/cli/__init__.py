@@ -2,10 +2,11 @@
 
     python -m metal_pipeline.cli.param_count   parameter counts against the paper's Table 6
     python -m metal_pipeline.cli.leak          how much a square's own pixels reach its reconstruction
+    python -m metal_pipeline.cli.merge_tables  one table from the per-run CSVs of several table commands
 
 Kedro imports ``<package>.cli`` of a project for project commands and needs a
 click group named ``cli`` in it, so the same tools are also ``kedro
-param-count`` and ``kedro leak`` (arguments passed on unchanged, ``--help``
+param-count``, ``kedro leak`` and ``kedro merge-tables`` (arguments passed on unchanged, ``--help``
 included). Every ``kedro`` command imports this module: it imports click only,
 the tools load torch when they run.
 """
@@ -19,6 +20,8 @@ import click
 _TOOLS = {
     "param-count": ("metal_pipeline.cli.param_count", "MeTAL parameter counts vs. the paper's Table 6."),
     "leak": ("metal_pipeline.cli.leak", "Identity leak of the MeTAL masking modes (docs/MODEL.md)."),
+    "merge-tables": ("metal_pipeline.cli.merge_tables",
+                     "One Table 3/4/5 from the per-run CSVs of several commands (seeds run apart)."),
 }
 
 
