@@ -223,3 +223,79 @@ def test_nested_runs_reach_their_parent_by_its_run_id(three_runs, runner):
             assert [m.step for m in client.get_metric_history(child.info.run_id, "train_loss")] == [1, 2]
             artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
             assert artifacts >= {"training_history.csv", "metrics.json", "threshold.json", "roc_curve.png"}
+
+
+def test_a_worker_s_trainings_stop_cleanly_on_sigterm(tmp_path):
+    """The worker plugin installs the process-wide handler (tests/training/test_stop_outside_main_thread.py
+    shows what it does), which needs the worker process's main thread: setup runs there."""
+    from distributed import Client, LocalCluster
+
+    from metal_pipeline.runners.worker import ProjectSetup
+    from metal_pipeline.training.runtime import trainings_stop_on_signals
+
+    project = make_project(tmp_path / "project")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        client.register_plugin(ProjectSetup(str(project), "metal_pipeline", None, 1))
+        assert list(client.run(trainings_stop_on_signals).values()) == [True]
+    assert not trainings_stop_on_signals()  # the driver keeps its own handling
+
+
+@pytest.mark.parametrize("who", ["process_group", "driver"])
+def test_a_stopped_dask_run_saves_its_trainings_at_the_end_of_their_epoch(tmp_path, who):
+    """SIGTERM to the whole process group (as the queue and a terminal's job control send it) or to the
+    driver alone (``kill PID``): each running training writes last.pt at the end of its epoch (no
+    periodic checkpoint is due before epoch 1000), the driver says how to resume, and no process is
+    left behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from kedro_project import params_arg
+
+    from metal_pipeline.training import load_training_checkpoint
+
+    project = make_project(tmp_path / "project")
+    make_mvtec_category(project / "data" / "01_raw" / "mvtec_ad", "widget", n_train=10, n_test_good=2,
+                        defects={"crack": 2})
+    params = {**PARAMS, "training.max_epochs": 100000, "training.min_epochs": 100000, "training.log_every": 1,
+              "training.checkpoint_every": 1000}
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
+           "DASK_SCHEDULER_ADDRESS": "", "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "log.txt"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).with_name("kedro")), "run", "--pipelines=ablation",
+                                 "--params", params_arg(params), *RUNNERS["dask"]], cwd=project, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not re.search(r"epoch 3: ", log.read_text()):
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-4000:]
+            time.sleep(0.2)
+        if who == "driver":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) != 0
+        deadline = time.monotonic() + 60
+        while True:  # the workers end too
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "processes of the run are left behind"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "Error: Dask run stopped by SIGTERM" in text and "Run the same command again to resume" in text, text[-4000:]
+    # A run stopped before its first epoch ended (it was still loading) has nothing to save.
+    saved = [load_training_checkpoint(path)["epoch"] for path in (project / "data" / "06_models").glob(
+        "widget-*/checkpoints/last.pt")]
+    assert saved and max(saved) >= 3, text[-4000:]  # the run that logged epoch 3 saved on the stop
+    assert all(1 <= epoch < 1000 for epoch in saved)  # no periodic checkpoint was due

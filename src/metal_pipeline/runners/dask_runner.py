@@ -24,6 +24,12 @@ why:
 * **Failure:** the first failing task stops the command, as with Kedro's ``ParallelRunner``: tasks
   not started are cancelled, tasks already running finish first (a LocalCluster closes only then;
   on a remote cluster they finish on their own), and what they wrote is reused by the next run.
+* **SIGINT/SIGTERM** stop a run as they stop a training under the sequential runner: the driver
+  cancels the tasks not started and asks every worker to stop its trainings at the end of their
+  epoch with ``last.pt`` written, waits for them (at most :data:`STOP_TIMEOUT_S`), then raises
+  :class:`DaskRunStopped`; the same command resumes. A worker that gets the signal itself (the
+  whole process group was signalled) does the same on its own (:class:`.worker.ProjectSetup`). A
+  second signal stops at once.
 
 MLflow with several worker processes: on one machine, SQLite (the default ``mlflow.db``) works;
 MLflow sets a 20 s busy timeout, so a writer waits for the lock instead of failing. Workers on
@@ -36,11 +42,15 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from kedro.runner import AbstractRunner
+
+from metal_pipeline.errors import MetalError
 
 from .groups import TaskGroup, task_groups
 from .worker_hooks import worker_hooks
@@ -48,6 +58,50 @@ from .worker_hooks import worker_hooks
 logger = logging.getLogger(__name__)
 
 ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+#: How long a stopped run waits for the workers' trainings to finish their epoch and write last.pt.
+STOP_TIMEOUT_S = 300.0
+
+
+class DaskRunStopped(MetalError, RuntimeError):
+    """SIGINT/SIGTERM stopped a Dask run after its trainings wrote ``last.pt``."""
+
+    def __init__(self, signal_name: str, still_training: int) -> None:
+        self.signal_name = signal_name
+        left = (f" {still_training} training(s) had not stopped after {STOP_TIMEOUT_S:.0f} s and lose the epochs "
+                "since their last periodic last.pt." if still_training else "")
+        super().__init__(f"Dask run stopped by {signal_name}: the running trainings finished their epoch and saved "
+                         f"last.pt; tasks not started were cancelled.{left} Run the same command again to resume.")
+
+
+class _DriverStop(BaseException):
+    """Raised by the driver's signal handler into its wait for the tasks."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+@contextmanager
+def _stop_on_signals():
+    """While the driver waits for its tasks (main thread only): the first SIGINT/SIGTERM raises
+    :class:`_DriverStop` there, and the handlers before it are back in place for a second one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+
+    def handle(signum: int, _frame: Any) -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        raise _DriverStop(signal.Signals(signum).name)
+
+    for name in ("SIGINT", "SIGTERM"):
+        previous[getattr(signal, name)] = signal.signal(getattr(signal, name), handle)
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _cores() -> int:
@@ -138,15 +192,40 @@ class DaskRunner(AbstractRunner):
             by_name = {g.name: g for g in groups}
             done: list[dict[str, Any]] = []
             try:
-                for _, result in as_completed(list(futures.values()), with_results=True):
-                    done.append(result)
-                    self._report(result, by_name, done, len(groups), len(runs), workers, start)
+                with _stop_on_signals():
+                    for _, result in as_completed(list(futures.values()), with_results=True):
+                        done.append(result)
+                        self._report(result, by_name, done, len(groups), len(runs), workers, start)
+            except _DriverStop as stop:
+                raise DaskRunStopped(stop.signal_name, self._stop(client, futures, stop.signal_name)) from None
             except BaseException as error:
                 pending = [f for f in futures.values() if not f.done()]
                 logger.error("Dask: a task failed (%s: %s); %d task(s) not done are cancelled, those already "
                              "running finish first.", type(error).__name__, error, len(pending))
                 client.cancel(pending)
                 raise
+
+    @staticmethod
+    def _stop(client, futures: dict[str, Any], signal_name: str) -> int:
+        """Cancel what has not started, ask the workers to stop their trainings, and wait until none is
+        training (or :data:`STOP_TIMEOUT_S`); the number still training then."""
+        from metal_pipeline.training.runtime import request_trainings_stop
+
+        logger.warning("Dask: %s received: tasks not started are cancelled and the workers' trainings stop at the "
+                       "end of their epoch with last.pt written (send %s again to stop at once)",
+                       signal_name, signal_name)
+        client.cancel([f for f in futures.values() if not f.done()])  # running ones go on in their threads
+        deadline, training = time.monotonic() + STOP_TIMEOUT_S, 0
+        while time.monotonic() < deadline:
+            try:
+                replies = client.run(request_trainings_stop, signal_name, on_error="return")
+            except Exception:  # noqa: BLE001 - workers ending (they got the signal too) or gone
+                replies = {}
+            training = sum(n for n in replies.values() if isinstance(n, int))  # a failed reply: a worker ending
+            if not training:
+                return 0
+            time.sleep(0.5)
+        return training
 
     def _report(self, result: dict[str, Any], groups: dict[str, TaskGroup], done: list[dict[str, Any]],
                 total: int, total_runs: int, workers: int, start: float) -> None:

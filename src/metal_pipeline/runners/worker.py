@@ -2,8 +2,9 @@
 
 :class:`ProjectSetup` (a worker plugin, once per worker process): work in the project folder (the
 catalog's paths are relative to it), configure the Kedro project and its logging as Kedro's
-``ParallelRunner`` does in a spawned process, and give torch its thread count, so that workers
-sharing a machine do not each start one thread per core.
+``ParallelRunner`` does in a spawned process, give torch its thread count, so that workers
+sharing a machine do not each start one thread per core, and make SIGINT/SIGTERM stop the worker's
+trainings at the end of their epoch with ``last.pt`` written, as in the main thread.
 
 :func:`run_group` (one task): run a group of nodes (:mod:`.groups`) in order as Kedro's
 ``SequentialRunner`` does (one Kedro ``Task`` per node), with the driver's hooks
@@ -70,6 +71,12 @@ class ProjectSetup(WorkerPlugin):
             import torch
 
             torch.set_num_threads(threads)
+        if threading.current_thread() is threading.main_thread():
+            # Tasks run in other threads, where a training cannot catch SIGTERM itself: without this a
+            # stopped worker loses every epoch since its trainings' last periodic last.pt.
+            from metal_pipeline.training.runtime import stop_trainings_on_signals
+
+            stop_trainings_on_signals()
         logger.info("Dask worker %s: project %s, torch threads %s", worker.address, folder,
                     threads if threads is not None else "torch's default")
 

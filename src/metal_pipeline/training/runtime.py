@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,19 +17,123 @@ import torch
 from metal_pipeline.training.config import TrainConfig
 
 
-class StopOnSignal:
-    """While active (main thread only), SIGINT/SIGTERM only set ``signal_name``; the loop
-    stops at the end of the epoch. A second signal gets the previous handler's behaviour."""
+SIGNALS = ("SIGINT", "SIGTERM")
 
-    SIGNALS = ("SIGINT", "SIGTERM")
+
+class _ProcessStop:
+    """Signal handling for a process whose trainings run outside its main thread (a Dask worker runs
+    each task in a thread): the main thread's handler records the signal, every training in the
+    process stops at the end of its epoch after writing ``last.pt``, and once none is left the process
+    gets the signal as it would have without this (so a worker still ends). A second signal does that
+    at once. :meth:`request` stops the trainings the same way without a signal, and the process goes on
+    (the Dask runner's driver asks its workers so when it is stopped)."""
+
+    def __init__(self) -> None:
+        self.installed = False
+        self.signal_name: str | None = None
+        self._signalled = False
+        self._active = 0
+        self._lock = threading.Lock()
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("stop_trainings_on_signals() must be called in the main thread")
+        for name in SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None and signum not in self._previous:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        self.installed = True
+
+    def enter(self) -> None:
+        with self._lock:
+            self._active += 1
+
+    def exit(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def request(self, name: str) -> int:
+        """Stop every training of this process at the end of its epoch, as ``name`` would; the number
+        of trainings running."""
+        with self._lock:
+            if self.signal_name is None:
+                self.signal_name = name
+            return self._active
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self._signalled:  # second signal: as without us, at once
+            self._pass_on(signum)
+            return
+        self._signalled = True
+        self.request(name)
+        with contextlib.suppress(OSError):
+            os.write(2, f"\n{name} received: every training of this process finishes its epoch, writes last.pt "
+                        f"and stops; then the process gets {name} (send it again to stop at once).\n".encode())
+        threading.Thread(target=self._pass_on_when_idle, args=(signum,), name="metal-stop", daemon=True).start()
+
+    def _pass_on_when_idle(self, signum: int) -> None:
+        while True:
+            with self._lock:
+                if self._active <= 0:
+                    break
+            time.sleep(0.05)
+        os.kill(os.getpid(), signum)  # handled in the main thread as a second signal: passed on there
+
+    def _pass_on(self, signum: int) -> None:  # main thread only (signal.signal)
+        previous = self._previous.get(signum, signal.SIG_DFL)
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+_PROCESS_STOP = _ProcessStop()
+
+
+def stop_trainings_on_signals() -> None:
+    """In the main thread of a process whose trainings run in other threads (a Dask worker): make
+    SIGINT/SIGTERM stop them cleanly (see :class:`_ProcessStop`), as they do in the main thread."""
+    _PROCESS_STOP.install()
+
+
+def trainings_stop_on_signals() -> bool:
+    """Whether :func:`stop_trainings_on_signals` was called in this process."""
+    return _PROCESS_STOP.installed
+
+
+def request_trainings_stop(name: str = "SIGTERM") -> int:
+    """Stop this process's trainings that run outside the main thread at the end of their epoch, with
+    ``last.pt`` written, as signal ``name`` would (and those that start later after their first epoch);
+    the process itself goes on. Needs :func:`stop_trainings_on_signals`. Returns how many were running."""
+    return _PROCESS_STOP.request(name)
+
+
+class StopOnSignal:
+    """While active, SIGINT/SIGTERM only set ``signal_name``; the loop stops at the end of the epoch.
+    A second signal gets the previous handler's behaviour. In the main thread this installs its own
+    handlers; in another thread it follows the process's (:func:`stop_trainings_on_signals`), if any."""
+
+    SIGNALS = SIGNALS
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
-        self.signal_name: str | None = None
+        self._signal_name: str | None = None
         self._previous: dict[int, Any] = {}
+        self._process = False
+
+    @property
+    def signal_name(self) -> str | None:
+        if self._signal_name is None and self._process:
+            return _PROCESS_STOP.signal_name
+        return self._signal_name
 
     def __enter__(self) -> StopOnSignal:
-        if not self.enabled or threading.current_thread() is not threading.main_thread():
+        if not self.enabled:
+            return self
+        if threading.current_thread() is not threading.main_thread():
+            if _PROCESS_STOP.installed:
+                self._process = True
+                _PROCESS_STOP.enter()
             return self
         for name in self.SIGNALS:
             signum = getattr(signal, name, None)
@@ -41,6 +146,8 @@ class StopOnSignal:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        if self._process:  # signal_name still reads the process's afterwards: the loop checks it once more
+            _PROCESS_STOP.exit()
         for signum, previous in self._previous.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous.clear()
@@ -55,7 +162,7 @@ class StopOnSignal:
             elif previous != signal.SIG_IGN:
                 os.kill(os.getpid(), signum)
             return
-        self.signal_name = name
+        self._signal_name = name
         # os.write, not logging: a signal handler must not re-enter a buffered stream.
         with contextlib.suppress(OSError):
             os.write(2, f"\n{name} received: finishing the current epoch, then writing last.pt and stopping "
