@@ -33,7 +33,7 @@ class _ProcessStop:
         self.signal_name: str | None = None
         self._signalled = False
         self._active = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # request() may run in the main thread (client.run) when a signal arrives
         self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
