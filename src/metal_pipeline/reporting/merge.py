@@ -42,35 +42,41 @@ def read_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """The rows of every file, each run once, in table order (configuration or method, then seed)."""
     if not paths:
         raise MergeError("merge: name at least one per-run CSV (ablation_runs.csv or table4_runs.csv)")
-    frames = []
+    frames, kinds = [], []
     for path in map(Path, paths):
         if not path.is_file():
             raise MergeError(f"merge: {path} does not exist; name the per-run CSV a table command wrote "
                              "(data/08_reporting/<table>/ablation_runs.csv or table4_runs.csv)")
         frame = pd.read_csv(path)
-        keys = table4.KEYS if kind_of(frame) == "table4" else table3.KEYS
-        missing = [c for c in [*keys, "seed", "run_name"] if c not in frame.columns]
+        kind = kind_of(frame)
+        missing = [c for c in [*_keys(kind), "seed", "run_name"] if c not in frame.columns]
         if missing:
             raise MergeError(f"merge: {path} has no column(s) {missing}; it is not the per-run CSV of a table "
                              "(the summary table has one row per configuration, not per run)")
         frames.append(frame.assign(_file=str(path)))
-    kinds = {kind_of(f) for f in frames}
-    if len(kinds) > 1:
+        kinds.append(kind)
+    if len(set(kinds)) > 1:
         raise MergeError("merge: the files mix Table 3/5 rows (ablation_runs.csv) and Table 4-style rows "
                          "(table4_runs.csv); merge each kind on its own: "
-                         + ", ".join(f"{f['_file'].iloc[0]} ({kind_of(f)})" for f in frames))
+                         + ", ".join(f"{f['_file'].iloc[0]} ({k})" for f, k in zip(frames, kinds)))
+    kind = kinds[0]
     runs = pd.concat(frames, ignore_index=True)
     classes = sorted(runs["class"].astype(str).unique())
     if len(classes) > 1:
         raise MergeError(f"merge: the files hold several classes {classes}; a table is one class's")
-    if kinds == {"table3"} and runs["recipe"].nunique(dropna=False) > 1:
+    if kind == "table3" and runs["recipe"].nunique(dropna=False) > 1:
         raise MergeError(f"merge: the files hold several recipes {sorted(runs['recipe'].astype(str).unique())}; "
                          "a Table 3/5 is one recipe's: merge each recipe's files on their own")
-    runs = _one_row_per_run(runs)
-    return _in_table_order(runs).drop(columns="_file")
+    runs = _one_row_per_run(runs, _keys(kind) + ["seed"])
+    by, order = ("method", METHODS) if kind == "table4" else ("configuration", configurations())
+    return summary.in_table_order(runs, by, order).drop(columns="_file")
 
 
-def _one_row_per_run(runs: pd.DataFrame) -> pd.DataFrame:
+def _keys(kind: str) -> list[str]:
+    return list(table4.KEYS if kind == "table4" else table3.KEYS)
+
+
+def _one_row_per_run(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     metrics = [m for m in summary.TABLE_METRICS if m in runs.columns]
     for name, rows in runs.groupby("run_name", sort=False):
         values = rows[metrics].astype(float).to_numpy()
@@ -80,7 +86,6 @@ def _one_row_per_run(runs: pd.DataFrame) -> pd.DataFrame:
             raise MergeError(f"merge: run {name} has different metrics in {sorted(set(rows['_file']))}; "
                              "keep the file of the run you mean")
     runs = runs.drop_duplicates("run_name", keep="first")
-    keys = (table4.KEYS if kind_of(runs) == "table4" else table3.KEYS) + ["seed"]
     clash = runs[runs.duplicated(keys, keep=False)]
     if len(clash):
         first = clash.iloc[0]
@@ -90,13 +95,6 @@ def _one_row_per_run(runs: pd.DataFrame) -> pd.DataFrame:
                          + "; ".join(f"{r['run_name']} in {r['_file']}" for _, r in same_cell.iterrows())
                          + ". They differ in a setting outside the table's keys; merge only one of them")
     return runs
-
-
-def _in_table_order(runs: pd.DataFrame) -> pd.DataFrame:
-    by, order = ("method", METHODS) if kind_of(runs) == "table4" else ("configuration", configurations())
-    rank = {name: i for i, name in enumerate(order)}
-    return runs.sort_values([by, "seed"], kind="stable",
-                            key=lambda s: s.map(rank) if s.name == by else s).reset_index(drop=True)
 
 
 def merged_tables(runs: pd.DataFrame) -> tuple[pd.DataFrame, str, Figure]:

@@ -51,11 +51,16 @@ def runs_frame(inputs: Mapping[str, Any], keys: Sequence[str], by: str, order: S
         row.update({field: summary.get(field) for field in RUN_FIELDS})
         row.update(dict(zip(overall["metric"], overall["value"].astype(float))))
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    rank = {name: i for i, name in enumerate(order)}
-    frame = frame.sort_values([by, "seed"], key=lambda s: s.map(rank) if s.name == by else s,
-                              kind="stable").reset_index(drop=True)
+    frame = in_table_order(pd.DataFrame(rows), by, order)
     return frame[list(keys) + ["seed", *RUN_FIELDS, *(m for m in TABLE_METRICS if m in frame.columns)]]
+
+
+def in_table_order(frame: pd.DataFrame, by: str, order: Sequence[str]) -> pd.DataFrame:
+    """Rows sorted by column ``by`` in the table's ``order`` (a configuration or method list), then
+    seed; stable, so a table built from one command and one merged from several list runs alike."""
+    rank = {name: i for i, name in enumerate(order)}
+    return frame.sort_values([by, "seed"], key=lambda s: s.map(rank) if s.name == by else s,
+                             kind="stable").reset_index(drop=True)
 
 
 def summarise(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
