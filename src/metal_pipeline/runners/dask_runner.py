@@ -88,20 +88,17 @@ def _stop_on_signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous: dict[int, Any] = {}
+    from metal_pipeline.training.runtime import SignalHandlers
 
     def handle(signum: int, _frame: Any) -> None:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        handlers.restore()
         raise _DriverStop(signal.Signals(signum).name)
 
-    for name in ("SIGINT", "SIGTERM"):
-        previous[getattr(signal, name)] = signal.signal(getattr(signal, name), handle)
+    handlers = SignalHandlers(handle).install()
     try:
         yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        handlers.restore()
 
 
 def _cores() -> int:

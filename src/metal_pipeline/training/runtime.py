@@ -20,6 +20,39 @@ from metal_pipeline.training.config import TrainConfig
 SIGNALS = ("SIGINT", "SIGTERM")
 
 
+class SignalHandlers:
+    """SIGINT/SIGTERM routed to ``handle`` (main thread only, as :func:`signal.signal` requires), with
+    the handlers found before kept, so that they come back afterwards and a second signal can get the
+    behaviour it would have had without us (:meth:`pass_on`). The one installer of this package."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self.previous: dict[int, Any] = {}
+
+    def install(self) -> SignalHandlers:
+        for name in SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None or signum in self.previous:
+                continue
+            try:
+                self.previous[signum] = signal.signal(signum, self._handle)
+            except (ValueError, OSError):  # not settable here (not the main thread, an embedding host)
+                continue
+        return self
+
+    def restore(self) -> None:
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self.previous.clear()
+
+    def pass_on(self, signum: int) -> None:
+        """Restore the earlier handlers and send ``signum`` again, so that they get it as if we had not
+        been there: a second signal stops at once, the usual way. Re-sent rather than called, because a
+        handler installed through asyncio (a Dask worker's) acts on the signal's wakeup fd, not the call."""
+        self.restore()
+        os.kill(os.getpid(), signum)  # to SIG_IGN: nothing, as without us
+
+
 class _ProcessStop:
     """Signal handling for a process whose trainings run outside its main thread (a Dask worker runs
     each task in a thread): the main thread's handler records the signal, every training in the
@@ -34,15 +67,12 @@ class _ProcessStop:
         self._signalled = False
         self._active = 0
         self._lock = threading.RLock()  # request() may run in the main thread (client.run) when a signal arrives
-        self._previous: dict[int, Any] = {}
+        self._handlers = SignalHandlers(self._handle)
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("stop_trainings_on_signals() must be called in the main thread")
-        for name in SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is not None and signum not in self._previous:
-                self._previous[signum] = signal.signal(signum, self._handle)
+        self._handlers.install()
         self.installed = True
 
     def enter(self) -> None:
@@ -64,7 +94,7 @@ class _ProcessStop:
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if self._signalled:  # second signal: as without us, at once
-            self._pass_on(signum)
+            self._handlers.pass_on(signum)
             return
         self._signalled = True
         self.request(name)
@@ -80,11 +110,6 @@ class _ProcessStop:
                     break
             time.sleep(0.05)
         os.kill(os.getpid(), signum)  # handled in the main thread as a second signal: passed on there
-
-    def _pass_on(self, signum: int) -> None:  # main thread only (signal.signal)
-        previous = self._previous.get(signum, signal.SIG_DFL)
-        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
 
 
 _PROCESS_STOP = _ProcessStop()
@@ -113,12 +138,10 @@ class StopOnSignal:
     A second signal gets the previous handler's behaviour. In the main thread this installs its own
     handlers; in another thread it follows the process's (:func:`stop_trainings_on_signals`), if any."""
 
-    SIGNALS = SIGNALS
-
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._signal_name: str | None = None
-        self._previous: dict[int, Any] = {}
+        self._handlers = SignalHandlers(self._handle)
         self._process = False
 
     @property
@@ -135,32 +158,18 @@ class StopOnSignal:
                 self._process = True
                 _PROCESS_STOP.enter()
             return self
-        for name in self.SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is None:
-                continue
-            try:
-                self._previous[signum] = signal.signal(signum, self._handle)
-            except (ValueError, OSError):  # not settable here
-                continue
+        self._handlers.install()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._process:  # signal_name still reads the process's afterwards: the loop checks it once more
             _PROCESS_STOP.exit()
-        for signum, previous in self._previous.items():
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        self._previous.clear()
+        self._handlers.restore()
 
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if self.signal_name is not None:  # second signal: stop at once, the usual way
-            previous = self._previous.get(signum, signal.SIG_DFL)
-            signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-            if callable(previous):
-                previous(signum, frame)
-            elif previous != signal.SIG_IGN:
-                os.kill(os.getpid(), signum)
+            self._handlers.pass_on(signum)
             return
         self._signal_name = name
         # os.write, not logging: a signal handler must not re-enter a buffered stream.
