@@ -33,6 +33,7 @@ from metal_pipeline.inference.predict_folder import predict_images, score_folder
 from metal_pipeline.pipelines.predict.nodes import PredictConfig
 from metal_pipeline.scoring import image_scores
 from metal_pipeline.scoring.maps import GMS_C, l2_map, ssim_dissimilarity_map
+from batch_tolerance import assert_close_across_batch_sizes
 from synthetic import save_image, synthetic_picture
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -124,10 +125,8 @@ def test_scores_do_not_depend_on_the_batch_size_bit_for_bit():
     images = _images(7, seed=3)
     detector.fit_normaliser(images)
     one, many = detector.score(images, batch_size=1), detector.score(images, batch_size=5)
-    # Bitwise where the CPU's matmul kernels do not depend on the batch size (the AMD AVX512 machine); with
-    # Intel AMX they do, by about 1e-5 of the map's range (tenth session).
-    np.testing.assert_allclose(one.maps, many.maps, rtol=0, atol=1e-4 * float(np.abs(many.maps).max()))
-    np.testing.assert_allclose(one.scores, many.scores, rtol=0, atol=1e-4 * float(np.abs(many.scores).max()))
+    assert_close_across_batch_sizes(one.maps, many.maps)
+    assert_close_across_batch_sizes(one.scores, many.scores)
 
 
 def test_maps_stay_fp32_when_the_caller_runs_the_network_under_autocast():
