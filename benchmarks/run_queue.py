@@ -181,6 +181,12 @@ def _wait_for_group(pgid: int, limit_s: float = 300.0, poll_s: float = 0.2) -> N
     print(f"[queue] process group {pgid} still has processes after {limit_s:.0f} s; going on", flush=True)
 
 
+def _position(commands: list[str], command: str) -> str:
+    """``i/N``: where ``command`` stands in the queue's ``commands`` (``-/N`` once its line is gone)."""
+    index = commands.index(command) + 1 if command in commands else "-"
+    return f"{index}/{len(commands)}"
+
+
 def run(queue: Path, keep_going: bool = False) -> int:
     lock = open(queue.with_name(queue.name + ".lock"), "w")
     try:
@@ -214,9 +220,8 @@ def run(queue: Path, keep_going: bool = False) -> int:
         if not todo:
             break
         command = todo[0]
-        total, index = len(commands), commands.index(command) + 1
         started, t0 = _now(), time.monotonic()
-        print(f"[queue {started}] {index}/{total}: {command}", flush=True)
+        print(f"[queue {started}] {_position(commands, command)}: {command}", flush=True)
         log = log_path(queue, command)
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as log_file:
@@ -237,7 +242,9 @@ def run(queue: Path, keep_going: bool = False) -> int:
             return 128 + stop["signal"]
         _append_done(queue, {"command": command, "rc": rc, "started": started, "finished": _now(),
                              "wall_s": round(wall, 1)})
-        print(f"[queue {_now()}] {index}/{total} exited {rc} after {_fmt_seconds(wall)}", flush=True)
+        # The queue as it is now: lines may have been added or removed while the command ran.
+        print(f"[queue {_now()}] {_position(read_commands(queue), command)} exited {rc} after {_fmt_seconds(wall)}",
+              flush=True)
         if rc != 0:
             if not keep_going:
                 print(f"[queue] stopped: {command!r} failed (exit {rc}); it is retried by the next run", flush=True)

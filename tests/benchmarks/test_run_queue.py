@@ -53,6 +53,14 @@ def test_commands_run_in_order_once_and_a_rerun_skips_the_done_ones(tmp_path):
     assert (tmp_path / "out").read_text() == "one\ntwo\n"  # nothing ran again
 
 
+def test_the_counter_counts_the_queue_as_it_is_when_a_command_ends(tmp_path):
+    q = _queue(tmp_path, "echo 'echo added >> out' >> q.txt")  # the command adds a line to its own queue
+    result = _run(q)
+    assert result.returncode == 0, result.stderr
+    assert "1/1: echo" in result.stdout and "1/2 exited 0" in result.stdout and "2/2: echo added" in result.stdout
+    assert (tmp_path / "out").read_text() == "added\n"
+
+
 def test_each_command_s_output_goes_to_the_queue_s_stdout_and_its_own_log(tmp_path):
     q = _queue(tmp_path, "echo hello; echo oops >&2")
     result = _run(q)
