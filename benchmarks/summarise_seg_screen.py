@@ -25,13 +25,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     rows = []
-    lines_in = [line for path in a.jsonl for line in path.read_text().splitlines() if line.strip()]
-    for line in lines_in:
+    lines_in = [(path, line) for path in a.jsonl for line in path.read_text().splitlines() if line.strip()]
+    for path, line in lines_in:
         r = json.loads(line)
+        if "width" not in r:  # the head's default width changed (8, then 16): a row must say which it used
+            raise SystemExit(f"{path}: a row has no 'width'; screen_seg_head.py records it, so add the head width "
+                             f"the screen ran with to each row ({line[:80]}...)")
         reductions = str(r.get("reductions", "max")).split(",")
         for i, red in enumerate(reductions):
             key = "image_auroc" if i == 0 else f"image_auroc_{red}"
-            rows.append({"run": Path(r["run"]).name, "width": r.get("width", 8), "map": r["variant"], "sigma": r.get("sigma", r.get("seg_sigma")),
+            rows.append({"run": Path(r["run"]).name, "width": r["width"], "map": r["variant"], "sigma": r.get("sigma", r.get("seg_sigma")),
                          "reduction": red, "val_pixel": r["val"].get("pixel_auroc"), "val_image": r["val"].get(key),
                          "test_image": r["test"].get(key), "test_pixel": r["test"].get("pixel_auroc")})
     df = pd.DataFrame(rows)
