@@ -21,8 +21,6 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from metal_pipeline.baselines.methods import METHODS
-from metal_pipeline.grid import configurations
 from metal_pipeline.reporting import summary, table3, table4
 
 #: Metric values of one run read from two files may differ by CSV rounding only.
@@ -49,7 +47,7 @@ def read_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
                              "(data/08_reporting/<table>/ablation_runs.csv or table4_runs.csv)")
         frame = pd.read_csv(path)
         kind = kind_of(frame)
-        missing = [c for c in [*_keys(kind), "seed", "run_name"] if c not in frame.columns]
+        missing = [c for c in [*_table(kind).KEYS, "seed", "run_name"] if c not in frame.columns]
         if missing:
             raise MergeError(f"merge: {path} has no column(s) {missing}; it is not the per-run CSV of a table "
                              "(the summary table has one row per configuration, not per run)")
@@ -67,13 +65,13 @@ def read_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     if kind == "table3" and runs["recipe"].nunique(dropna=False) > 1:
         raise MergeError(f"merge: the files hold several recipes {sorted(runs['recipe'].astype(str).unique())}; "
                          "a Table 3/5 is one recipe's: merge each recipe's files on their own")
-    runs = _one_row_per_run(runs, _keys(kind) + ["seed"])
-    by, order = ("method", METHODS) if kind == "table4" else ("configuration", configurations())
-    return summary.in_table_order(runs, by, order).drop(columns="_file")
+    runs = _one_row_per_run(runs, [*_table(kind).KEYS, "seed"])
+    return _table(kind).in_table_order(runs).drop(columns="_file")
 
 
-def _keys(kind: str) -> list[str]:
-    return list(table4.KEYS if kind == "table4" else table3.KEYS)
+def _table(kind: str):
+    """The module that makes this kind of table: its keys and row order are the merge's."""
+    return table4 if kind == "table4" else table3
 
 
 def _one_row_per_run(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -32,12 +32,13 @@ PAUROC_NOTE = ("pAUROC@0.3 MVTec = area up to FPR 0.3 divided by 0.3 (random 0.1
                "McClish and pixel AUROC columns (docs/METRICS.md).")
 
 
-def runs_frame(inputs: Mapping[str, Any], keys: Sequence[str], by: str, order: Sequence[str],
+def runs_frame(inputs: Mapping[str, Any], keys: Sequence[str], ordered: Callable[[pd.DataFrame], pd.DataFrame],
                label_fields: Callable[[str], dict[str, Any]] | None = None) -> pd.DataFrame:
     """One row per run of a table node's ``inputs`` (``<label>__s<seed>__metrics``, a run's tidy metrics
     table, and ``<label>__s<seed>__summary``, its training summary): class, recipe, configuration and
     masking, ``label_fields(<label>)``, the seed, :data:`RUN_FIELDS` and the overall metrics. Rows
-    sorted by column ``by`` in ``order``, then seed; columns ``keys``, ``seed``, run fields, metrics."""
+    in the table's order (``ordered``, e.g. :func:`table3.in_table_order`); columns ``keys``, ``seed``,
+    run fields, metrics."""
     rows = []
     for key in sorted(k for k in inputs if k.endswith("__metrics")):
         stem = key[: -len("__metrics")]
@@ -51,7 +52,7 @@ def runs_frame(inputs: Mapping[str, Any], keys: Sequence[str], by: str, order: S
         row.update({field: summary.get(field) for field in RUN_FIELDS})
         row.update(dict(zip(overall["metric"], overall["value"].astype(float))))
         rows.append(row)
-    frame = in_table_order(pd.DataFrame(rows), by, order)
+    frame = ordered(pd.DataFrame(rows))
     return frame[list(keys) + ["seed", *RUN_FIELDS, *(m for m in TABLE_METRICS if m in frame.columns)]]
 
 

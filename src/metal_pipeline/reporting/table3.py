@@ -53,7 +53,12 @@ def figure(table: pd.DataFrame) -> Figure:
 
 def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
     """One row per run: class, recipe, configuration, masking, seed, run fields, the overall metrics."""
-    return summary.runs_frame(inputs, KEYS, "configuration", configurations())
+    return summary.runs_frame(inputs, KEYS, in_table_order)
+
+
+def in_table_order(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs in the table's order: configuration (as :func:`configurations` lists them), then seed."""
+    return summary.in_table_order(runs, "configuration", configurations())
 
 
 def to_markdown(table: pd.DataFrame) -> str:

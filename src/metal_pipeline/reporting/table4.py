@@ -45,8 +45,13 @@ def table4_tables(class_name: str, inputs: Mapping[str, Any]) -> tuple[pd.DataFr
 
 def runs_frame(inputs: Mapping[str, Any]) -> pd.DataFrame:
     """One row per run: class, method, label, recipe, configuration, masking, seed, run fields, metrics."""
-    return summary.runs_frame(inputs, KEYS, "method", METHODS,
+    return summary.runs_frame(inputs, KEYS, in_table_order,
                               lambda method: {"method": method, "label": LABELS.get(method, method)})
+
+
+def in_table_order(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs in the table's order: method (as :data:`METHODS` lists them), then seed."""
+    return summary.in_table_order(runs, "method", METHODS)
 
 
 def _shown(table: pd.DataFrame, class_name: str) -> dict[str, str]:
