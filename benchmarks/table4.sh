@@ -6,6 +6,7 @@
 # Usage:
 #   bash benchmarks/table4.sh                       # bottle and head_ct, 3 seeds
 #   SEEDS=5 CLASSES=head_ct bash benchmarks/table4.sh
+#   SEEDS=1+2 CLASSES=bottle bash benchmarks/table4.sh    # just seeds 1 and 2 (join to seed 0 with kedro merge-tables)
 #   bash benchmarks/table4.sh conv_ae.training.max_epochs=1000   # extra --params for every command
 # Interrupted? (SIGTERM to the process group: tee ignores it, so what kedro prints while it saves its
 # checkpoint still reaches the log.) Run the same line again: finished runs are reused (also those trained by train_eval or
