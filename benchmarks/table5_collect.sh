@@ -17,7 +17,6 @@ shopt -s nullglob
 files=(data/08_reporting/head_ct-${recipe}-ablation-*-s1+2-*/ablation_runs.csv)
 [ -f "${seeds12}_runs.csv" ] && files=("${seeds12}_runs.csv" "${files[@]}")
 [ ${#files[@]} -gt 0 ] || { echo "no seed 1-2 runs for recipe ${recipe}" >&2; exit 2; }
-python -m metal_pipeline.cli.merge_tables "${files[@]}" --out "$seeds12" > /dev/null
-rm -f "${seeds12}.md" "${seeds12}.png" "${seeds12}_table.csv"  # only its runs are kept; the table is the merged one
+python -m metal_pipeline.cli.merge_tables "${files[@]}" --out "$seeds12" --runs-only > /dev/null
 python -m metal_pipeline.cli.merge_tables "${results}_seed0_runs.csv" "${seeds12}_runs.csv" --out "${results}_merged" \
   | grep -v '^wrote '

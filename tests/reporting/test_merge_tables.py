@@ -125,3 +125,16 @@ def test_cli_writes_the_table_its_rows_and_figure(tmp_path, capsys):
 
     assert merge_tables.main([str(tmp_path / "missing.csv"), "--out", str(out)]) == 2
     assert "missing.csv does not exist" in capsys.readouterr().err
+
+
+def test_cli_runs_only_writes_just_the_runs(tmp_path, capsys):
+    a = _write(tmp_path, "a.csv", table3.runs_frame(_grid_inputs([0])))
+    b = _write(tmp_path, "b.csv", table3.runs_frame(_grid_inputs([1])))
+    out = tmp_path / "results" / "seeds"
+    assert merge_tables.main([str(a), str(b), "--out", str(out), "--runs-only"]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["seeds_runs.csv"]
+    assert "|" not in capsys.readouterr().out  # no table printed
+    gathered = pd.read_csv(out.parent / "seeds_runs.csv")
+    assert len(gathered) == 6 and sorted(gathered["seed"].unique()) == [0, 1]
+    assert gathered.equals(read_runs([a, b]).reset_index(drop=True))
+
